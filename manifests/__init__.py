@@ -1,0 +1,47 @@
+"""Run and policy manifests: the shared language of orch's parts. Imports nothing else of ours."""
+
+from manifests.errors import ManifestError as ManifestError
+from manifests.io import atomic_path as atomic_path
+from manifests.io import atomic_write_bytes as atomic_write_bytes
+from manifests.io import atomic_write_json as atomic_write_json
+from manifests.io import atomic_write_text as atomic_write_text
+from manifests.io import read_json as read_json
+from manifests.models import RUN_STATES as RUN_STATES
+from manifests.models import TERMINAL_STATES as TERMINAL_STATES
+from manifests.models import ArchiveRecord as ArchiveRecord
+from manifests.models import Attempt as Attempt
+from manifests.models import CheckpointRecord as CheckpointRecord
+from manifests.models import PolicyManifest as PolicyManifest
+from manifests.models import RunManifest as RunManifest
+from manifests.models import utc_now as utc_now
+from manifests.schema import validate_document as validate_document
+from manifests.store import load_policy_manifest as load_policy_manifest
+from manifests.store import load_run_manifest as load_run_manifest
+from manifests.store import publish_policy_manifest as publish_policy_manifest
+from manifests.store import save_policy_manifest as save_policy_manifest
+from manifests.store import save_run_manifest as save_run_manifest
+from manifests.store import update_run_manifest as update_run_manifest
+
+__all__ = [
+    "RUN_STATES",
+    "TERMINAL_STATES",
+    "ArchiveRecord",
+    "Attempt",
+    "CheckpointRecord",
+    "ManifestError",
+    "PolicyManifest",
+    "RunManifest",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "load_policy_manifest",
+    "load_run_manifest",
+    "publish_policy_manifest",
+    "read_json",
+    "save_policy_manifest",
+    "save_run_manifest",
+    "update_run_manifest",
+    "utc_now",
+    "validate_document",
+]

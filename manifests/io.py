@@ -1,0 +1,100 @@
+"""Atomic file writes and JSON reads.
+
+Every manifest, sidecar and checkpoint goes through :func:`atomic_path`: the data is written to a temporary file in
+the destination's folder, fsynced, and renamed over the destination, then the folder itself is fsynced. A crash at
+any moment leaves either the previous complete file or the new complete file, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "fsync_dir", "read_json"]
+
+TMP_PREFIX = ".tmp-"
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries so that a rename inside it survives a power loss."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``destination``; on success fsync it and rename it into place.
+
+    The caller writes the temporary path however it likes (``torch.save``, ``zipfile``...). On an exception the
+    temporary file is removed and the destination is untouched. Temporary names start with ``.tmp-`` so that
+    readers (status, archive) can recognise and skip them.
+    """
+    dest = Path(destination)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(destination: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``destination`` atomically and return the destination."""
+    with atomic_path(destination) as tmp:
+        tmp.write_bytes(data)
+    return Path(destination)
+
+
+def atomic_write_text(destination: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``destination`` atomically."""
+    return atomic_write_bytes(destination, text.encode("utf-8"))
+
+
+def atomic_write_json(destination: str | os.PathLike[str], payload: Any) -> Path:
+    """Write ``payload`` as indented, key-sorted JSON atomically (stable diffs, readable by hand)."""
+    text = json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n"
+    return atomic_write_text(destination, text)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file; errors carry the path so that a person can find the broken file."""
+    from manifests.errors import ManifestError
+
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{p}: file not found") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{p}: not valid JSON ({exc})") from exc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy scalars and arrays, without importing numpy
+        return value.tolist()
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
