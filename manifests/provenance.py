@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["allocated_cpus", "code_identity", "host_info", "package_versions"]
+__all__ = ["allocated_cpus", "allocated_memory_gb", "code_identity", "host_info", "package_versions"]
 
 _DEFAULT_PACKAGES = ("orch", "torch", "stable-baselines3", "gymnasium", "numpy", "submitit", "wandb")
 
@@ -72,6 +72,35 @@ def allocated_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+def allocated_memory_gb() -> float | None:
+    """Memory this job may use (GB): Slurm allocation, else cgroup limit, else machine total; None if unknown.
+
+    Total, not available, memory: the answer must not change from one call to the next (it feeds ``num_envs: auto``).
+    """
+    per_node = os.environ.get("SLURM_MEM_PER_NODE")
+    if per_node and per_node.isdigit() and int(per_node) > 0:
+        return int(per_node) / 1024
+    per_cpu = os.environ.get("SLURM_MEM_PER_CPU")
+    if per_cpu and per_cpu.isdigit() and int(per_cpu) > 0:
+        return int(per_cpu) * allocated_cpus() / 1024
+    total = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                total = int(line.split()[1]) / 1024**2
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            cgroup = int(limit) / 1024**3
+            total = cgroup if total is None else min(total, cgroup)
+    except OSError:
+        pass
+    return total
 
 
 def host_info() -> dict[str, Any]:
