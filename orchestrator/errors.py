@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ArchiveError", "ConfigError", "ConfigIssue", "LaunchError", "OrchError", "StatusError"]
+__all__ = ["ArchiveError", "ConfigError", "ConfigIssue", "EnvError", "LaunchError", "OrchError", "StatusError"]
 
 
 class OrchError(Exception):
@@ -55,6 +55,10 @@ class LaunchError(OrchError):
 
 class StatusError(OrchError):
     """Run directories or scheduler state could not be read."""
+
+
+class EnvError(OrchError):
+    """A scenario matrix or map cannot be used by ``orch env`` (missing file, bad scenario, unreadable SVG)."""
 
 
 class ArchiveError(OrchError):

@@ -1,0 +1,145 @@
+"""The map a scenario runs on: obstacles as polygons and segments, zones, routes and points of interest.
+
+Pure data plus the few geometric queries every other part needs (segments for ray casting and forces, point-in-
+obstacle tests for spawning, a raster for the occupancy grid). Built by :mod:`trainers.envs.crowdnav.svgmap`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MapDefinition", "MapError", "Route", "Zone"]
+
+
+class MapError(ValueError):
+    """A map file cannot be used: unreadable geometry, no robot route, a missing zone. Names the element."""
+
+
+@dataclass(frozen=True)
+class Zone:
+    """An axis-aligned (after transforms) rectangle: spawn, goal or crowded zone."""
+
+    label: str
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+
+    @property
+    def center(self) -> np.ndarray:
+        return np.array([(self.xmin + self.xmax) / 2, (self.ymin + self.ymax) / 2])
+
+    @property
+    def area(self) -> float:
+        return (self.xmax - self.xmin) * (self.ymax - self.ymin)
+
+    def sample(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        """``n`` uniform points inside the zone, shape (n, 2)."""
+        low = np.array([self.xmin, self.ymin])
+        high = np.array([self.xmax, self.ymax])
+        return low + rng.random((n, 2)) * (high - low)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A labelled polyline ``<kind>_route_<spawn>_<goal>``: waypoints between a spawn and a goal zone."""
+
+    label: str
+    spawn_id: int
+    goal_id: int
+    waypoints: np.ndarray  # (K, 2)
+
+    @property
+    def length(self) -> float:
+        if len(self.waypoints) < 2:
+            return 0.0
+        return float(np.linalg.norm(np.diff(self.waypoints, axis=0), axis=1).sum())
+
+
+@dataclass
+class MapDefinition:
+    """Everything the simulator needs from a map, in metres, y pointing down the SVG page as in the file."""
+
+    name: str
+    width: float
+    height: float
+    obstacles: list[np.ndarray]  # closed polygons, each (K, 2)
+    robot_spawn_zones: list[Zone]
+    robot_goal_zones: list[Zone]
+    robot_routes: list[Route]
+    ped_spawn_zones: list[Zone] = field(default_factory=list)
+    ped_goal_zones: list[Zone] = field(default_factory=list)
+    ped_crowded_zones: list[Zone] = field(default_factory=list)
+    ped_routes: list[Route] = field(default_factory=list)
+    single_ped_points: dict[str, np.ndarray] = field(default_factory=dict)  # "<id>_start" / "<id>_goal" -> (2,)
+    pois: dict[str, np.ndarray] = field(default_factory=dict)  # "poi_<name>" -> (2,)
+    source: str = ""
+    _rasters: dict[Any, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def segments(self) -> np.ndarray:
+        """Obstacle edges as (S, 4) rows ``x0, y0, x1, y1`` (ray casting, obstacle forces, collisions)."""
+        rows = [np.concatenate([poly, np.roll(poly, -1, axis=0)], axis=1) for poly in self.obstacles if len(poly) >= 2]
+        if not rows:
+            return np.zeros((0, 4))
+        return np.concatenate(rows, axis=0).astype(np.float64)
+
+    @cached_property
+    def _edges(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        out = []
+        for poly in self.obstacles:
+            x0, y0 = poly[:, 0], poly[:, 1]
+            out.append((x0, y0, np.roll(x0, -1), np.roll(y0, -1)))
+        return out
+
+    def inside_obstacle(self, points: np.ndarray) -> np.ndarray:
+        """Boolean (n,) mask: which points lie inside any obstacle polygon (even-odd rule, vectorised)."""
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        inside = np.zeros(len(points), dtype=bool)
+        px, py = points[:, :1], points[:, 1:]
+        for x0, y0, x1, y1 in self._edges:  # per obstacle, not per point or per step
+            crosses = (y0 > py) != (y1 > py)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xint = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
+            hits = crosses & (px < xint)
+            inside |= (hits.sum(axis=1) % 2).astype(bool)  # even-odd within a polygon, union across
+        return inside
+
+    def rasterize(self, resolution: float) -> np.ndarray:
+        """Obstacle occupancy of the whole map at ``resolution``: (rows=y, cols=x) float32, computed once per map."""
+        if resolution not in self._rasters:
+            self._rasters[resolution] = self._rasterize(resolution)
+        return self._rasters[resolution]
+
+    def padded_raster(self, resolution: float, pad: int) -> np.ndarray:
+        """:meth:`rasterize` with ``pad`` occupied cells around it (grid sampling needs no bounds checks), cached."""
+        key = (resolution, pad)
+        if key not in self._rasters:
+            self._rasters[key] = np.pad(self.rasterize(resolution), pad, constant_values=1.0)
+        return self._rasters[key]
+
+    def _rasterize(self, resolution: float) -> np.ndarray:
+        cols = max(1, int(np.ceil(self.width / resolution)))
+        rows = max(1, int(np.ceil(self.height / resolution)))
+        xs = (np.arange(cols) + 0.5) * resolution
+        ys = (np.arange(rows) + 0.5) * resolution
+        gx, gy = np.meshgrid(xs, ys)
+        centers = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        raster = self.inside_obstacle(centers).reshape(rows, cols)
+        # Thin walls narrower than a cell still block: mark cells that any segment passes through.
+        segs = self.segments
+        if len(segs):
+            lengths = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
+            n = np.maximum(2, np.ceil(lengths / (resolution / 2)).astype(int) + 1)
+            t = np.concatenate([np.linspace(0.0, 1.0, k) for k in n])
+            idx = np.repeat(np.arange(len(segs)), n)
+            px = segs[idx, 0] + t * (segs[idx, 2] - segs[idx, 0])
+            py = segs[idx, 1] + t * (segs[idx, 3] - segs[idx, 1])
+            ci = np.clip((px / resolution).astype(int), 0, cols - 1)
+            ri = np.clip((py / resolution).astype(int), 0, rows - 1)
+            raster[ri, ci] = True
+        return raster.astype(np.float32)
