@@ -1,5 +1,10 @@
 """Run and policy manifests: the shared language of orch's parts. Imports nothing else of ours."""
 
+from manifests.archive import ArchivedFile as ArchivedFile
+from manifests.archive import ArchiveManifest as ArchiveManifest
+from manifests.archive import LeftOutFile as LeftOutFile
+from manifests.archive import load_archive_manifest as load_archive_manifest
+from manifests.archive import save_archive_manifest as save_archive_manifest
 from manifests.errors import ManifestError as ManifestError
 from manifests.io import atomic_path as atomic_path
 from manifests.io import atomic_write_bytes as atomic_write_bytes
@@ -25,9 +30,12 @@ from manifests.store import update_run_manifest as update_run_manifest
 __all__ = [
     "RUN_STATES",
     "TERMINAL_STATES",
+    "ArchiveManifest",
     "ArchiveRecord",
+    "ArchivedFile",
     "Attempt",
     "CheckpointRecord",
+    "LeftOutFile",
     "ManifestError",
     "PolicyManifest",
     "RunManifest",
@@ -35,10 +43,12 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "load_archive_manifest",
     "load_policy_manifest",
     "load_run_manifest",
     "publish_policy_manifest",
     "read_json",
+    "save_archive_manifest",
     "save_policy_manifest",
     "save_run_manifest",
     "update_run_manifest",
