@@ -1,0 +1,371 @@
+"""The job callable: what runs on the compute node (or in this process) for one run directory.
+
+:class:`RunJob` is small and picklable (it carries only paths and numbers). On a preemption or time-limit signal
+submitit calls :meth:`RunJob.checkpoint`, which records the attempt's end and returns the job's own resubmission;
+the trainer then resumes from its newest complete checkpoint. A job killed without notice (``scontrol requeue``, a
+node failure) is noticed by the next attempt, which closes the open attempt and resumes too. Requeues are bounded.
+
+Every attempt is recorded in ``run.json`` (job id, node, start, end, state, reason) and its output goes to
+``logs/attempt_<K>.out`` / ``.err`` in the run directory, so ``orch logs RUN --attempt K`` needs no scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from submitit.helpers import Checkpointable, DelayedSubmission
+
+from manifests import Attempt, RunManifest, load_run_manifest, update_run_manifest, utc_now
+from manifests.provenance import allocated_cpus, allocated_memory_gb
+from orchestrator.launch.rundir import attempt_log_paths
+
+__all__ = ["RunJob", "job_context", "resolve_num_envs_on_node"]
+
+# How a Slurm requeue, a submitit local requeue, or nothing at all is recognised from the environment.
+_ARRAY_VARS = ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")
+
+
+def job_context() -> dict[str, Any]:
+    """Job id and node of the current process, whatever runs it (a scheduler, submitit local, or a shell)."""
+    env = os.environ
+    if env.get("SLURM_JOB_ID"):
+        array_id, task = (env.get(v) for v in _ARRAY_VARS)
+        job_id = f"{array_id}_{task}" if array_id and task else env["SLURM_JOB_ID"]
+        backend = "slurm"
+    elif env.get("SUBMITIT_LOCAL_JOB_ID"):
+        job_id, backend = env["SUBMITIT_LOCAL_JOB_ID"], "local"
+    else:
+        job_id, backend = f"pid-{os.getpid()}", "inprocess"
+    return {"job_id": job_id, "node": socket.gethostname(), "backend": backend}
+
+
+class _Tee:
+    """A text stream that writes to two streams (the terminal and the attempt log of an in-process run)."""
+
+    def __init__(self, first: TextIO, second: TextIO) -> None:
+        self._first, self._second = first, second
+
+    def write(self, text: str) -> int:
+        self._second.write(text)
+        return self._first.write(text)
+
+    def flush(self) -> None:
+        self._first.flush()
+        self._second.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._first, name)
+
+
+@contextlib.contextmanager
+def _capture_output(out_path: Path, err_path: Path, *, tee: bool) -> Iterator[None]:
+    """Send this process's stdout/stderr to the attempt logs: at the file-descriptor level in a job (so native
+    libraries are captured too), through a Python-level tee in the foreground (so the terminal still sees it)."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if tee:
+        with (
+            open(out_path, "a", encoding="utf-8", buffering=1) as out,
+            open(err_path, "a", encoding="utf-8", buffering=1) as err,
+        ):
+            saved = sys.stdout, sys.stderr
+            sys.stdout, sys.stderr = _Tee(saved[0], out), _Tee(saved[1], err)  # type: ignore[assignment]
+            try:
+                yield
+            finally:
+                sys.stdout, sys.stderr = saved
+        return
+    saved_fds = os.dup(1), os.dup(2)
+    out_fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    err_fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    saved_streams = sys.stdout, sys.stderr
+    try:
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        # Python-level streams too, in case they were not on fds 1 and 2 (a harness that captures output)
+        sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = saved_streams
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        for fd in (*saved_fds, out_fd, err_fd):
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _slot(slots: tuple[str, int] | None, poll_s: float = 0.5) -> Iterator[int | None]:
+    """Hold one of ``n`` lock files (local parallelism limit); the kernel frees it if the process dies."""
+    if not slots:
+        yield None
+        return
+    folder, count = Path(slots[0]), int(slots[1])
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        for index in range(count):
+            handle = open(folder / f"slot-{index}.lock", "a")  # noqa: SIM115 - held for the whole run
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield index
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        time.sleep(poll_s)
+
+
+def resolve_num_envs_on_node(resolved: dict[str, Any], cpus: int, mem_gb: float | None) -> dict[str, Any] | None:
+    """Decide ``num_envs: auto`` again for the CPUs and memory this job really has (the submit host guessed).
+
+    A config asked for auto when ``source.auto`` names ``num_envs`` (or settings still say ``"auto"``). The trainer's
+    light spec decides how many (``auto_num_envs(cpus, mem_gb)``: headroom, memory cap); without one, every CPU but
+    one. A ``worker_mode`` that was auto follows (subprocesses when more than one env). Returns what was decided,
+    or None when the config fixed num_envs itself.
+    """
+    settings = resolved.get("settings")
+    auto = (resolved.get("source") or {}).get("auto") or {}
+    if not isinstance(settings, dict) or not ("num_envs" in auto or settings.get("num_envs") == "auto"):
+        return None
+    number = max(1, cpus - 1)
+    try:
+        from trainers.registry import load_spec
+
+        chooser = getattr(load_spec(str(resolved.get("trainer"))), "auto_num_envs", None)
+        if callable(chooser):
+            number = int(chooser(cpus, mem_gb))
+    except (ImportError, KeyError):
+        pass
+    before = settings.get("num_envs")
+    settings["num_envs"] = number
+    decided: dict[str, Any] = {"num_envs": number, "submit_host_num_envs": before, "cpus": cpus, "mem_gb": mem_gb}
+    if "worker_mode" in auto:
+        settings["worker_mode"] = "subproc" if number > 1 else "dummy"
+        decided["worker_mode"] = settings["worker_mode"]
+    if isinstance(auto, dict):
+        mem = f", {mem_gb:.0f} GB" if mem_gb is not None else ""
+        auto["num_envs"] = f"auto: {number} from {cpus} CPUs{mem} (decided on the compute node)"
+    return decided
+
+
+class RunJob(Checkpointable):
+    """Run the trainer of one run directory; checkpointable so that submitit can requeue it.
+
+    ``trainer_entry`` (spec module and entry point, captured at submit time) lets a trainer registered at runtime,
+    a plugin or a test's trainer, be found on the compute node. ``slots`` is ``(lock folder, count)`` for the
+    local backend's parallelism limit. ``tee`` keeps output on the terminal for ``orch run``.
+    """
+
+    def __init__(
+        self,
+        run_dir: str,
+        *,
+        max_requeues: int = 3,
+        time_min: float | None = None,
+        signal_delay_s: int = 0,
+        trainer_entry: Mapping[str, str] | None = None,
+        slots: tuple[str, int] | None = None,
+        resume: bool = False,
+        dry_run: bool = False,
+        tee: bool = False,
+    ) -> None:
+        self.run_dir = str(run_dir)
+        self.max_requeues = int(max_requeues)
+        self.time_min = time_min
+        self.signal_delay_s = int(signal_delay_s)
+        self.trainer_entry = dict(trainer_entry or {})
+        self.slots = slots
+        self.resume = resume
+        self.dry_run = dry_run
+        self.tee = tee
+        self._requeueing = False
+        self._started = 0.0
+
+    # ------------------------------------------------------------------------------------------- running
+    def __call__(self) -> str:
+        run_dir = Path(self.run_dir)
+        context = job_context()
+        if load_manifest(run_dir).status == "completed":
+            # a requeue that arrived after the trainer had finished (Slurm lets a job run KillWait seconds on)
+            print(f"orch: run {run_dir.name} is completed already; nothing to do", flush=True)
+            return "completed"
+        with _slot(self.slots):
+            manifest = self._open_attempt(run_dir, context)
+            attempt = len(manifest.attempts)
+            out, err = attempt_log_paths(run_dir, attempt)
+            with _capture_output(out, err, tee=self.tee):
+                banner = f"==== orch attempt {attempt} of run {manifest.run_id}: job {context['job_id']} on "
+                banner += f"{context['node']} at {utc_now()} (resume={self._resuming(manifest)}) ===="
+                print(banner, flush=True)
+                if not self.tee:  # in the foreground the terminal shows it once
+                    print(banner, file=sys.stderr, flush=True)
+                return self._train(run_dir, manifest)
+
+    def _resuming(self, manifest: RunManifest) -> bool:
+        return self.resume or len(manifest.attempts) > 1
+
+    def _open_attempt(self, run_dir: Path, context: dict[str, Any]) -> RunManifest:
+        """Close an attempt a previous process left open (killed without notice), enforce the requeue bound, and
+        record this attempt's start."""
+        limit_hit: list[str] = []
+
+        def change(m: RunManifest) -> None:
+            if m.attempts and m.attempts[-1].end is None:
+                last = m.attempts[-1]
+                last.end = utc_now()
+                last.state = "requeued"
+                note = "ended without notice (requeued or killed by the scheduler)"
+                last.reason = f"{note}; {last.reason}" if last.reason else note
+                m.requeue_count += 1
+            if m.requeue_count > self.max_requeues:
+                limit_hit.append(f"requeued {m.requeue_count} times, more than max_requeues={self.max_requeues}")
+                m.status = "failed"
+                m.error = limit_hit[0]
+                m.ended_at = utc_now()
+                return
+            restart = os.environ.get("SLURM_RESTART_COUNT")
+            m.attempts.append(
+                Attempt(
+                    job_id=context["job_id"],
+                    node=context["node"],
+                    start=utc_now(),
+                    state="running",
+                    reason=f"scheduler restart {restart}" if restart and restart != "0" else None,
+                )
+            )
+            m.status = "running"
+            m.ended_at = None
+            m.scheduler = {**m.scheduler, "job_id": m.scheduler.get("job_id") or context["job_id"]}
+
+        manifest = update_run_manifest(run_dir, change)
+        if limit_hit:
+            raise RuntimeError(f"run {manifest.run_id}: {limit_hit[0]}; resubmit with `orch run --resume {run_dir}`")
+        self._started = time.time()
+        return manifest
+
+    def _train(self, run_dir: Path, manifest: RunManifest) -> str:
+        from trainers.common.job import TrainJob
+        from trainers.registry import get_trainer, load_entry_point, register
+
+        resolved: dict[str, Any] = json.loads((run_dir / "resolved.json").read_text(encoding="utf-8"))
+        trainer = str(resolved.get("trainer") or manifest.trainer)
+        entry = self.trainer_entry or manifest.extra.get("trainer_entry") or {}
+        try:
+            get_trainer(trainer)
+        except KeyError:
+            if not entry:
+                raise
+            register(trainer, spec_module=entry["spec_module"], entry_point=entry["entry_point"])
+        node_choice = resolve_num_envs_on_node(resolved, allocated_cpus(), allocated_memory_gb())
+        if node_choice:
+            update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resolved_on_node", node_choice))
+            print(f"orch: num_envs auto -> {node_choice['num_envs']} on this node ({node_choice['cpus']} CPUs)")
+        resume = self._resuming(manifest)
+        try:
+            train = load_entry_point(trainer)
+            train(TrainJob(resolved=resolved, run_dir=run_dir, resume=resume, dry_run=self.dry_run))
+        except BaseException as exc:
+            if self._requeueing:
+                # checkpoint() ran in the signal handler and submitit is exiting to requeue: keep "preempted".
+                update_run_manifest(run_dir, _set_status("preempted"))
+                raise
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C in the foreground, or orch cancel of a local job
+                self._close_attempt(run_dir, "cancelled", "interrupted")
+                raise
+            traceback.print_exc()
+            self._close_attempt(run_dir, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        self._close_attempt(run_dir, "completed", None)
+        return "completed"
+
+    def _close_attempt(self, run_dir: Path, state: str, reason: str | None) -> None:
+        def change(m: RunManifest) -> None:
+            if m.attempts and m.attempts[-1].end is None:
+                m.attempts[-1].end = utc_now()
+                m.attempts[-1].state = state
+                m.attempts[-1].reason = reason
+            if m.extra.get("cancel_requested_at") or state == "cancelled":
+                m.status, m.error = "cancelled", m.error or ("cancelled by orch cancel" if reason is None else reason)
+            elif state == "completed" and m.status != "completed":
+                m.status = "completed"
+            elif state == "failed" and m.status != "failed":
+                m.status, m.error = "failed", reason
+            if m.status in ("completed", "failed", "cancelled"):
+                m.ended_at = m.ended_at or utc_now()
+
+        update_run_manifest(run_dir, change)
+
+    # ---------------------------------------------------------------------------------------- preemption
+    def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission | None:  # type: ignore[override]
+        """Called by submitit on the preemption/time-limit signal: record the attempt's end and return the
+        resubmission (resume from the newest checkpoint), or None past the requeue bound (the run fails)."""
+        run_dir = Path(self.run_dir)
+        elapsed = time.time() - self._started if self._started else 0.0
+        near_limit = self.time_min is not None and elapsed >= self.time_min * 60 - self.signal_delay_s - 60
+        reason = "time limit reached" if near_limit else "preempted"
+        allowed: list[bool] = []
+
+        def change(m: RunManifest) -> None:
+            ok = m.requeue_count < self.max_requeues
+            allowed.append(ok)
+            if m.attempts and m.attempts[-1].end is None:
+                m.attempts[-1].end = utc_now()
+                m.attempts[-1].state = "requeued" if ok else "failed"
+                m.attempts[-1].reason = reason if ok else f"{reason}; requeue limit {self.max_requeues} reached"
+            if ok:
+                m.requeue_count += 1
+                m.status = "preempted"
+            else:
+                m.status = "failed"
+                m.error = f"{reason} and the requeue limit ({self.max_requeues}) is reached"
+                m.ended_at = utc_now()
+
+        try:
+            update_run_manifest(run_dir, change)
+        except Exception as exc:  # never let bookkeeping stop a requeue
+            print(f"orch: could not record the requeue in run.json: {exc}", file=sys.stderr, flush=True)
+            allowed = [True]
+        if not allowed[0]:
+            return None
+        self._requeueing = True
+        again = RunJob(
+            self.run_dir,
+            max_requeues=self.max_requeues,
+            time_min=self.time_min,
+            signal_delay_s=self.signal_delay_s,
+            trainer_entry=self.trainer_entry,
+            slots=self.slots,
+            resume=True,
+            dry_run=self.dry_run,
+            tee=self.tee,
+        )
+        return DelayedSubmission(again)
+
+
+def _set_status(status: str) -> Any:
+    def change(m: RunManifest) -> None:
+        m.status = status  # type: ignore[assignment]
+
+    return change
+
+
+def load_manifest(run_dir: Path) -> RunManifest:
+    """``run.json`` without schema validation (the job's hot path)."""
+    return load_run_manifest(run_dir, validate=False)

@@ -1,0 +1,158 @@
+"""This machine through submitit's local executor: each run is a background process that outlives ``orch``.
+
+Every run gets its own submitit controller process (the job id is its pid). At most ``array_parallelism`` runs of
+one submission train at once: each job takes one of that many lock files before training (``RunJob`` slots) and
+stays ``pending`` until one is free. Controllers start in their own session so closing the terminal does not
+stop them. A local "state" is only "the process is alive or not"; the run's manifest says the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import LaunchError
+from orchestrator.launch.backend import Backend, JobHandle, JobState
+from orchestrator.launch.runspec import RunSpec
+
+__all__ = ["LocalBackend", "default_parallelism", "process_alive"]
+
+_CONTROLLER_MODULE = "submitit.local._local"
+
+
+def default_parallelism(cpus_per_task: int | None) -> int:
+    """Runs that fit on this machine at once: usable CPUs / CPUs per run (at least one)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus // max(1, cpus_per_task or 1))
+
+
+def _make_executor(folder: Path, profile: Any) -> Any:
+    """A submitit ``LocalExecutor`` whose controllers start in a new session (detached from the terminal)."""
+    from submitit.local.local import LocalExecutor, LocalJob
+
+    class _DetachedLocalExecutor(LocalExecutor):
+        def _submit_command(self, command: str) -> Any:
+            env = dict(os.environ)
+            env.update(
+                SUBMITIT_LOCAL_NTASKS="1",
+                SUBMITIT_LOCAL_COMMAND=command,
+                SUBMITIT_LOCAL_TIMEOUT_S=str(int(60 * self.parameters.get("timeout_min", 2.0))),
+                SUBMITIT_LOCAL_SIGNAL_DELAY_S=str(int(self.parameters.get("signal_delay_s", 30))),
+                SUBMITIT_LOCAL_NODEID="0",
+                SUBMITIT_LOCAL_JOB_NUM_NODES="1",
+                SUBMITIT_STDERR_TO_STDOUT="",
+                SUBMITIT_EXECUTOR="local",
+                SUBMITIT_LOCAL_WITH_SHELL="",
+            )
+            env.update(profile.env)
+            process = subprocess.Popen(
+                [sys.executable, "-m", _CONTROLLER_MODULE, str(self.folder)],
+                env=env,
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+            )
+            return LocalJob(folder=self.folder, job_id=str(process.pid), process=process, tasks=[0])
+
+    python = profile.python or shlex.quote(sys.executable)
+    executor = _DetachedLocalExecutor(folder=folder, max_num_timeout=profile.max_requeues, python=python)
+    executor.update_parameters(timeout_min=profile.time_min, signal_delay_s=profile.signal_delay_s)
+    executor._throttling = 0.0  # submitit pauses 0.2 s between local jobs; we start them all at once
+    return executor
+
+
+class LocalBackend(Backend):
+    """Background processes on this machine, throttled by lock-file slots."""
+
+    name = "local"
+
+    @property
+    def parallelism(self) -> int:
+        return self.profile.array_parallelism or default_parallelism(self.profile.cpus_per_task)
+
+    def check(self) -> None:
+        if self.profile.modules or self.profile.setup:
+            raise LaunchError(
+                f"cluster profile {self.profile.name}: 'modules' and 'setup' need a cluster; use 'env' for local runs"
+            )
+
+    def preview(self, specs: list[RunSpec]) -> str:  # type: ignore[override]
+        python = self.profile.python or shlex.quote(sys.executable)
+        lines = [
+            f"# local: {len(specs)} background process(es) on {socket.gethostname()}, "
+            f"at most {self.parallelism} at once",
+            f"# each runs: {python} -u -m submitit.core._submit {shlex.quote(str(self.workdir / '<pid>'))}",
+        ]
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in self.profile.env.items()]
+        return "\n".join(lines)
+
+    def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
+        from orchestrator.launch.entry import RunJob
+
+        executor = _make_executor(self.workdir / "%j", self.profile)
+        slots = (str(self.workdir / "slots"), self.parallelism)
+        jobs = [
+            RunJob(
+                str(spec.run_dir),
+                max_requeues=self.profile.max_requeues,
+                time_min=self.profile.time_min,
+                signal_delay_s=self.profile.signal_delay_s,
+                trainer_entry=spec.trainer_entry,
+                slots=slots,
+            )
+            for spec in specs
+        ]
+        submitted = executor.submit_array(jobs)
+        return [
+            JobHandle(run_id=s.run_id, job_id=j.job_id, stdout=str(j.paths.stdout), stderr=str(j.paths.stderr))
+            for s, j in zip(specs, submitted, strict=True)
+        ]
+
+    @classmethod
+    def query_states(cls, job_ids: Iterable[str]) -> dict[str, JobState]:
+        """Alive or not, from /proc (no scheduler to ask). Ids that are not pids are left out."""
+        states: dict[str, JobState] = {}
+        for job_id in job_ids:
+            if not str(job_id).isdigit():
+                continue
+            alive = _controller_alive(int(job_id))
+            states[str(job_id)] = JobState(
+                job_id=str(job_id),
+                state="running" if alive else "completed",
+                raw="ALIVE" if alive else "EXITED",
+                node=socket.gethostname(),
+                authoritative=False,
+            )
+        return states
+
+    @classmethod
+    def cancel_jobs(cls, job_ids: Iterable[str]) -> None:
+        """SIGINT to each controller: it stops its task (SIGINT, then SIGKILL) and exits."""
+        for job_id in job_ids:
+            if str(job_id).isdigit() and _controller_alive(int(job_id)):
+                try:
+                    os.kill(int(job_id), signal.SIGINT)
+                except ProcessLookupError:
+                    continue
+
+
+def _controller_alive(pid: int) -> bool:
+    return process_alive(pid, controller=True)
+
+
+def process_alive(pid: int, *, controller: bool = False) -> bool:
+    """True when ``pid`` is a live (not zombie) process; with ``controller``, a submitit local controller."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        stat = (proc / "stat").read_text()
+        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
+    return state != "Z" and (not controller or _CONTROLLER_MODULE in cmdline)

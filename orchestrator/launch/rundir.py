@@ -1,0 +1,213 @@
+"""Run directories: where they live, how one is created (before any job exists), and how a name finds them.
+
+A run directory is created once, exclusively, and never reused: ``config.yaml`` (the file as given),
+``resolved.json`` (what will run) and ``run.json`` (status pending, provenance) are written before the job is
+queued, so a run that never starts is still visible to ``orch status``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from manifests import RunManifest, atomic_write_json, atomic_write_text, save_run_manifest, update_run_manifest
+from orchestrator.errors import LaunchError, StatusError
+from orchestrator.launch.runspec import RunSpec
+
+__all__ = [
+    "RUNS",
+    "Provenance",
+    "artifact_root",
+    "attempt_log_paths",
+    "create_run_dir",
+    "find_duplicates",
+    "iter_run_dirs",
+    "read_run_json",
+    "record_submission",
+    "resolve_run",
+    "select_runs",
+]
+
+RUNS = "runs"
+ENV_ARTIFACT_ROOT = "ORCH_ARTIFACT_ROOT"
+# A rerun of the same fingerprint is allowed when the earlier one ended badly.
+_RERUNNABLE = frozenset({"failed", "cancelled"})
+
+
+def artifact_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--artifact-root``, else ``$ORCH_ARTIFACT_ROOT``, else ``./output`` (absolute)."""
+    chosen = explicit or os.environ.get(ENV_ARTIFACT_ROOT) or "output"
+    return Path(chosen).expanduser().absolute()
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Code identity and versions, computed once per submission and copied into every run."""
+
+    code: Mapping[str, Any]
+    versions: Mapping[str, str]
+    diff_text: str | None = None
+    diff_sha256: str | None = None
+
+    @classmethod
+    def collect(cls) -> Provenance:
+        import hashlib
+        import tempfile
+
+        from manifests.provenance import code_identity, package_versions
+
+        with tempfile.TemporaryDirectory(prefix="orch-prov-") as tmp:
+            diff_path = Path(tmp) / "code.diff"
+            code = code_identity(diff_to=diff_path)
+            diff = diff_path.read_text(encoding="utf-8") if diff_path.exists() else None
+        digest = hashlib.sha256(diff.encode()).hexdigest() if diff else None
+        return cls(code=code, versions=package_versions(), diff_text=diff, diff_sha256=digest)
+
+
+def create_run_dir(
+    spec: RunSpec,
+    provenance: Provenance,
+    *,
+    scheduler: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
+) -> Path:
+    """Create ``spec.run_dir`` exclusively and write config.yaml, resolved.json, code.diff and run.json (pending)."""
+    run_dir = spec.run_dir
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise LaunchError(f"run directory {run_dir} exists already; run directories are never reused") from None
+    (run_dir / "logs").mkdir()
+    if spec.config_path is not None:
+        shutil.copyfile(spec.config_path, run_dir / "config.yaml")
+    atomic_write_json(run_dir / "resolved.json", dict(spec.resolved))
+    code = dict(provenance.code)
+    if provenance.diff_text:
+        atomic_write_text(run_dir / "code.diff", provenance.diff_text)
+        code["diff_file"] = "code.diff"
+    manifest = RunManifest(
+        run_id=spec.run_id,
+        trainer=spec.trainer,
+        name=spec.name,
+        status="pending",
+        dry_run=dry_run,
+        seed=spec.seed,
+        config_path=str(spec.config_path) if spec.config_path else None,
+        config_hash=spec.config_hash,
+        sweep_id=spec.sweep_id,
+        grid_point=dict(spec.grid_point),
+        code=code,
+        versions=dict(provenance.versions),
+        scheduler=dict(scheduler or {}),
+    )
+    manifest.extra["fingerprint"] = spec.fingerprint
+    if spec.overrides:
+        manifest.extra["overrides"] = list(spec.overrides)
+    if spec.trainer_entry:
+        manifest.extra["trainer_entry"] = dict(spec.trainer_entry)
+    save_run_manifest(run_dir, manifest)
+    return run_dir
+
+
+def attempt_log_paths(run_dir: Path, attempt: int) -> tuple[Path, Path]:
+    """``logs/attempt_<K>.out`` and ``.err`` of attempt K (1-based): where the job entry sends the output."""
+    logs = Path(run_dir) / "logs"
+    return logs / f"attempt_{attempt}.out", logs / f"attempt_{attempt}.err"
+
+
+def record_submission(run_dir: Path, fields: Mapping[str, Any]) -> None:
+    """Merge the backend's answer (job id, log paths) into ``run.json``'s scheduler block."""
+
+    def change(m: RunManifest) -> None:
+        m.scheduler = {**m.scheduler, **fields}
+
+    update_run_manifest(run_dir, change)
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any] | None:
+    """``run.json`` as a plain dict, or None when missing or unreadable (fast path: no schema check)."""
+    try:
+        with open(run_dir / "run.json", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def iter_run_dirs(root: Path) -> Iterator[Path]:
+    """Every run directory under ``<root>/runs`` (folders holding a run.json), in name order (= time order)."""
+    folder = root / RUNS
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_dir() and not entry.name.startswith("."):
+            yield Path(entry.path)
+
+
+def find_duplicates(root: Path, fingerprints: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """fingerprint -> (run_id, status) of an existing run with that fingerprint that did not fail or get cancelled."""
+    wanted = set(fingerprints.values())
+    found: dict[str, tuple[str, str]] = {}
+    if not wanted:
+        return found
+    for run_dir in iter_run_dirs(root):
+        data = read_run_json(run_dir)
+        if not data or data.get("dry_run"):
+            continue
+        fp = data.get("fingerprint")
+        if fp in wanted and data.get("status") not in _RERUNNABLE:
+            found[fp] = (str(data.get("run_id", run_dir.name)), str(data.get("status")))
+    return found
+
+
+def resolve_run(root: Path, ref: str) -> Path:
+    """A run directory from a path, a run id, or a unique prefix/substring of a run id."""
+    candidate = Path(ref).expanduser()
+    if (candidate / "run.json").is_file():
+        return candidate.absolute()
+    folder = root / RUNS
+    if (folder / ref / "run.json").is_file():
+        return folder / ref
+    names = [p.name for p in iter_run_dirs(root)]
+    matches = [n for n in names if n.startswith(ref)] or [n for n in names if ref in n]
+    if len(matches) == 1:
+        return folder / matches[0]
+    if not matches:
+        raise StatusError(f"no run {ref!r} under {folder}; list runs with `orch status --all`")
+    shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+    raise StatusError(f"{ref!r} matches {len(matches)} runs ({shown}); give more of the run id")
+
+
+def select_runs(root: Path, ref: str | None, *, all_runs: bool = False) -> list[Path]:
+    """Runs named by ``ref``: a run (path, id or prefix) or a sweep id (every run of that submission).
+
+    Without ``ref``: every run when ``all_runs``, else the runs of the newest submission.
+    """
+    dirs = list(iter_run_dirs(root))
+    if ref is None:
+        if all_runs or not dirs:
+            return dirs
+        newest = read_run_json(dirs[-1]) or {}
+        sweep = newest.get("sweep_id")
+        if not sweep:
+            return [dirs[-1]]
+        return [d for d in dirs if (read_run_json(d) or {}).get("sweep_id") == sweep]
+    candidate = Path(ref).expanduser()
+    if (candidate / "run.json").is_file() or (root / RUNS / ref / "run.json").is_file():
+        return [resolve_run(root, ref)]
+    sweep_members = []
+    for run_dir in dirs:
+        data = read_run_json(run_dir) or {}
+        sweep = str(data.get("sweep_id") or "")
+        if sweep and (sweep == ref or sweep.startswith(ref)):
+            sweep_members.append(run_dir)
+    if sweep_members:
+        return sweep_members
+    return [resolve_run(root, ref)]

@@ -1,0 +1,268 @@
+"""Slurm through submitit: the only module (with the cluster profiles) that speaks Slurm's words.
+
+The runs of one submission go as one job array (``--array=0-N%P``, P = ``array_parallelism``); above the profile's
+``max_array_size`` they are split into several arrays, each starting after the previous one ended
+(``--dependency=afterany``) so that the throttle holds for the whole submission. States come from ONE ``sacct`` call
+for every job id (the watcher caches it); cancelling is one ``scancel``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from orchestrator.errors import LaunchError
+from orchestrator.launch.backend import Backend, JobHandle, JobState
+from orchestrator.launch.runspec import RunSpec, slugify
+
+__all__ = ["SLURM_STATES", "SlurmBackend", "parse_sacct", "slurm_parameters"]
+
+SACCT_FIELDS = ("JobID", "State", "NodeList", "Start", "End", "ExitCode", "Reason")
+SACCT_TIMEOUT_S = 20
+
+# orch's generic profile names -> submitit's Slurm parameter names: the one translation table.
+_EQUIVALENCE = {
+    "time_min": "time",
+    "mem_gb": "mem",
+    "cpus_per_task": "cpus_per_task",
+    "gpus": "gpus_per_node",
+    "array_parallelism": "array_parallelism",
+    "signal_delay_s": "signal_delay_s",
+}
+# Profile keys passed through under the same name.
+_PASS_THROUGH = ("partition", "account", "qos", "gres", "constraint", "exclude")
+
+# Slurm job states -> run states (manifests.RUN_STATES).
+SLURM_STATES: dict[str, str] = {
+    "PENDING": "pending",
+    "REQUEUED": "pending",
+    "REQUEUE_FED": "pending",
+    "REQUEUE_HOLD": "pending",
+    "RESV_DEL_HOLD": "pending",
+    "CONFIGURING": "pending",
+    "RUNNING": "running",
+    "COMPLETING": "running",
+    "STAGE_OUT": "running",
+    "SIGNALING": "running",
+    "SUSPENDED": "running",
+    "STOPPED": "running",
+    "RESIZING": "running",
+    "PREEMPTED": "preempted",
+    "COMPLETED": "completed",
+    "CANCELLED": "cancelled",
+    "FAILED": "failed",
+    "TIMEOUT": "failed",
+    "NODE_FAIL": "failed",
+    "OUT_OF_MEMORY": "failed",
+    "BOOT_FAIL": "failed",
+    "DEADLINE": "failed",
+    "SPECIAL_EXIT": "failed",
+    "REVOKED": "failed",
+}
+_REASONS = {
+    "TIMEOUT": "time limit reached and not requeued",
+    "OUT_OF_MEMORY": "out of memory",
+    "NODE_FAIL": "node failure",
+    "BOOT_FAIL": "node boot failure",
+    "DEADLINE": "deadline reached",
+}
+
+
+def _mem(mem_gb: float) -> str:
+    return f"{int(mem_gb)}G" if float(mem_gb).is_integer() else f"{max(1, round(mem_gb * 1024))}M"
+
+
+def slurm_parameters(profile: Any, *, job_name: str) -> dict[str, Any]:
+    """submitit ``SlurmExecutor`` parameters of a profile (generic names translated here and only here)."""
+    params: dict[str, Any] = {"job_name": job_name, "setup": profile.setup_lines() or None}
+    for generic, native in _EQUIVALENCE.items():
+        value = getattr(profile, generic)
+        if value is not None:
+            params[native] = _mem(value) if generic == "mem_gb" else value
+    for key in _PASS_THROUGH:
+        if profile.site.get(key) is not None:
+            params[key] = profile.site[key]
+    if profile.scheduler_options:
+        params["additional_parameters"] = {k.replace("_", "-"): v for k, v in profile.scheduler_options.items()}
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _python(profile: Any) -> str:
+    return profile.python or shlex.quote(sys.executable)
+
+
+class SlurmBackend(Backend):
+    """Job arrays on a Slurm cluster."""
+
+    name = "slurm"
+
+    def check(self) -> None:
+        text = str(self.workdir)
+        if any(c in text for c in "'\"\n%"):
+            raise LaunchError(
+                f"artifact root {self.workdir.parent.parent} holds a quote, a newline or '%': Slurm cannot take that "
+                "path in a batch script; choose another --artifact-root"
+            )
+
+    def _job_name(self, specs: list[RunSpec]) -> str:
+        return slugify(specs[0].sweep_id or specs[0].name, max_len=64)
+
+    def _chunks(self, specs: list[RunSpec]) -> list[list[RunSpec]]:
+        size = max(1, self.profile.max_array_size)
+        return [specs[i : i + size] for i in range(0, len(specs), size)]
+
+    def array_count(self, n_runs: int) -> int:
+        size = max(1, self.profile.max_array_size)
+        return 0 if n_runs <= 1 else -(-n_runs // size)
+
+    def preview(self, specs: list[RunSpec]) -> str:  # type: ignore[override]
+        """The batch script(s) submitit would hand to sbatch, built by submitit itself, submitting nothing."""
+        from submitit.slurm.slurm import _make_sbatch_string
+
+        folder = self.workdir / "%j"
+        command = " ".join([_python(self.profile), "-u -m submitit.core._submit", shlex.quote(str(folder))])
+        params = slurm_parameters(self.profile, job_name=self._job_name(list(specs)))
+        scripts = []
+        for index, chunk in enumerate(self._chunks(list(specs))):
+            extra = dict(params)
+            if index:
+                extra["dependency"] = f"afterany:JOBID_OF_ARRAY_{index}"
+            count = len(chunk) if len(chunk) > 1 else None
+            scripts.append(_make_sbatch_string(command=command, folder=folder, map_count=count, **extra))
+        return "\n".join(scripts)
+
+    def _executor(self, params: dict[str, Any]) -> Any:
+        from submitit import SlurmExecutor
+
+        executor = SlurmExecutor(
+            folder=self.workdir / "%j", max_num_timeout=self.profile.max_requeues, python=_python(self.profile)
+        )
+        try:
+            executor.update_parameters(**params)
+        except ValueError as exc:
+            raise LaunchError(f"cluster profile {self.profile.name}: {exc}") from None
+        return executor
+
+    def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
+        from orchestrator.launch.entry import RunJob
+
+        params = slurm_parameters(self.profile, job_name=self._job_name(specs))
+        handles: list[JobHandle] = []
+        previous: str | None = None
+        for chunk in self._chunks(specs):
+            chunk_params = dict(params)
+            if previous:
+                chunk_params["dependency"] = f"afterany:{previous}"
+            executor = self._executor(chunk_params)
+            executor._throttling = 0.0  # one sbatch per array: submitit's pause between single jobs is not needed
+            jobs = [
+                RunJob(
+                    str(spec.run_dir),
+                    max_requeues=self.profile.max_requeues,
+                    time_min=self.profile.time_min,
+                    signal_delay_s=self.profile.signal_delay_s,
+                    trainer_entry=spec.trainer_entry,
+                )
+                for spec in chunk
+            ]
+            try:
+                submitted = executor.submit_array(jobs)
+            except Exception as exc:  # sbatch refused: say so in one line
+                raise LaunchError(f"sbatch refused the submission: {str(exc).strip().splitlines()[-1]}") from exc
+            for spec, job in zip(chunk, submitted, strict=True):
+                array_id = job.job_id.split("_")[0] if "_" in job.job_id else None
+                handles.append(
+                    JobHandle(
+                        run_id=spec.run_id,
+                        job_id=job.job_id,
+                        array_id=array_id,
+                        stdout=str(job.paths.stdout),
+                        stderr=str(job.paths.stderr),
+                    )
+                )
+            previous = submitted[0].job_id.split("_")[0]
+        return handles
+
+    @classmethod
+    def query_states(cls, job_ids: Iterable[str]) -> dict[str, JobState]:
+        """One ``sacct`` call for every job (arrays asked for by their array id)."""
+        wanted = sorted({str(j).split("_")[0] for j in job_ids if j})
+        if not wanted:
+            return {}
+        command = ["sacct", "-X", "-n", "-P", "-o", ",".join(SACCT_FIELDS), "-j", ",".join(wanted)]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=SACCT_TIMEOUT_S, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise OSError(f"sacct could not run: {exc}") from exc
+        if result.returncode != 0:
+            raise OSError(f"sacct failed ({result.returncode}): {result.stderr.strip()[:200]}")
+        return parse_sacct(result.stdout)
+
+    @classmethod
+    def cancel_jobs(cls, job_ids: Iterable[str]) -> None:
+        ids = sorted({str(j) for j in job_ids if j})
+        if not ids:
+            return
+        try:
+            result = subprocess.run(["scancel", *ids], capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise LaunchError(f"scancel could not run: {exc}") from exc
+        if result.returncode != 0 and "Invalid job id" not in result.stderr:
+            raise LaunchError(f"scancel failed: {result.stderr.strip()}")
+
+
+_ARRAY_RANGE = re.compile(r"^(?P<main>\d+)_\[(?P<ranges>[0-9,\-]+)(%\d+)?\]$")
+
+
+def _expand(job_id: str) -> list[str]:
+    """``123_[0-3,7%2]`` -> ``123_0 ... 123_3, 123_7``; other ids as they are."""
+    match = _ARRAY_RANGE.match(job_id)
+    if not match:
+        return [job_id]
+    out = []
+    for part in match.group("ranges").split(","):
+        low, _, high = part.partition("-")
+        out += [f"{match.group('main')}_{i}" for i in range(int(low), int(high or low) + 1)]
+    return out
+
+
+def _value(text: str) -> str | None:
+    text = text.strip()
+    return None if text in ("", "Unknown", "None", "None assigned", "(null)") else text
+
+
+def parse_sacct(text: str) -> dict[str, JobState]:
+    """Parse ``sacct -X -n -P -o JobID,State,NodeList,Start,End,ExitCode,Reason``; steps and junk lines skipped.
+
+    A job listed twice (a requeued job with ``--duplicates``) keeps its last line, the current one.
+    """
+    states: dict[str, JobState] = {}
+    for line in text.splitlines():
+        parts = line.split("|")
+        if len(parts) < 2 or not parts[0] or "." in parts[0] or parts[0] == "JobID":
+            continue
+        parts += [""] * (len(SACCT_FIELDS) - len(parts))
+        job_id, raw_state, node, start, end, exit_code, reason = parts[: len(SACCT_FIELDS)]
+        raw = raw_state.split()[0].rstrip("+") if raw_state.strip() else "UNKNOWN"
+        state = SLURM_STATES.get(raw, "pending" if raw == "UNKNOWN" else "failed")
+        why = _value(reason) if state == "pending" else None  # Slurm's Reason says why a job waits
+        if raw in _REASONS:
+            why = _REASONS[raw]
+        elif raw == "FAILED" and exit_code and exit_code != "0:0":
+            why = f"exit code {exit_code}"
+        for one in _expand(job_id.strip()):
+            states[one] = JobState(
+                job_id=one,
+                state=state,
+                raw=raw,
+                node=_value(node),
+                start=_value(start),
+                end=_value(end),
+                exit_code=_value(exit_code),
+                reason=why,
+            )
+    return states

@@ -1,0 +1,387 @@
+"""``orch submit`` and ``orch run``: resolve everything, create run directories, hand the jobs to a backend.
+
+Order matters: the cluster profile and EVERY (config x grid point) are validated and resolved before anything is
+written, so an invalid submission queues nothing; then duplicates are refused (same resolved config, seed and
+code as a run that did not fail) unless ``force``; then each run directory is created (status pending) and only
+then are the jobs queued, one array per submission.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from manifests import RunManifest, update_run_manifest, utc_now
+from orchestrator.errors import ConfigError, ConfigIssue, LaunchError
+from orchestrator.launch.backend import make_backend
+from orchestrator.launch.clusters import ClusterProfile, load_cluster, split_cluster_overrides
+from orchestrator.launch.rundir import (
+    RUNS,
+    Provenance,
+    artifact_root,
+    attempt_log_paths,
+    create_run_dir,
+    find_duplicates,
+    record_submission,
+)
+from orchestrator.launch.runspec import RunSpec, fingerprint, make_run_id, make_sweep_id
+from orchestrator.launch.sweep import GridPoint, expand_grid, grid_overrides, load_sweep_file, parse_grid_option
+
+__all__ = ["RunOutcome", "SubmitResult", "plan_runs", "resume_run", "run_one", "submit"]
+
+Resolver = Callable[..., Any]
+JOBS = ".jobs"
+
+
+def _default_resolver() -> Resolver:
+    try:
+        from orchestrator.config import resolve_config  # type: ignore[attr-defined]
+    except ImportError as exc:  # pragma: no cover - only while the config layer is missing
+        raise LaunchError(f"config resolution is not available in this install ({exc})") from None
+    return resolve_config
+
+
+def _document(resolved: Any, seed: int | None) -> dict[str, Any]:
+    """The resolved document of one run (``ResolvedConfig.for_seed``)."""
+    if seed is not None:
+        return dict(resolved.for_seed(seed))
+    doc = resolved.to_json()
+    doc = json.loads(doc) if isinstance(doc, str) else dict(doc)
+    doc["seed"] = None
+    return doc
+
+
+def _trainer_entry(trainer: str) -> dict[str, str]:
+    from trainers.registry import get_trainer
+
+    try:
+        entry = get_trainer(trainer)
+    except KeyError as exc:
+        raise LaunchError(str(exc).strip("'\"")) from None
+    return {"spec_module": entry.spec_module, "entry_point": entry.entry_point}
+
+
+def plan_runs(
+    configs: Sequence[Path],
+    *,
+    root: Path,
+    overrides: Sequence[str] = (),
+    points: Sequence[GridPoint] = ({},),
+    seed: int | None = None,
+    first_seed_only: bool = False,
+    strict: bool = False,
+    resolver: Resolver | None = None,
+    provenance: Provenance | None = None,
+) -> tuple[list[RunSpec], list[str]]:
+    """Resolve every config at every grid point and fan out over seeds. Raises one ConfigError with every issue."""
+    resolve = resolver or _default_resolver()
+    issues: list[ConfigIssue] = []
+    resolved_all: list[tuple[Path, GridPoint, tuple[str, ...], Any]] = []
+    warnings: list[str] = []
+    for config in configs:
+        path = Path(config)
+        for point in points or [{}]:
+            extra = tuple(overrides) + tuple(grid_overrides(point))
+            try:
+                rc = resolve(path, overrides=list(extra), strict=strict)
+            except ConfigError as exc:
+                issues.extend(i for i in exc.issues if i.format() not in {j.format() for j in issues})
+                continue
+            resolved_all.append((path, point, extra, rc))
+            warnings.extend(w for w in getattr(rc, "warnings", ()) if w not in warnings)
+    if issues:
+        raise ConfigError(issues)
+    sweep_id = make_sweep_id([rc.name for *_, rc in resolved_all], [rc.config_hash for *_, rc in resolved_all])
+    code = dict(provenance.code) if provenance else {}
+    diff_sha = provenance.diff_sha256 if provenance else None
+    specs: list[RunSpec] = []
+    taken: set[str] = set()
+    for path, point, extra, rc in resolved_all:
+        seeds: list[int | None] = list(rc.seeds) or [None]
+        if seed is not None:
+            seeds = [seed]
+        elif first_seed_only:
+            seeds = seeds[:1]
+        entry = _trainer_entry(rc.trainer)
+        for one in seeds:
+            run_id = make_run_id(rc.name, rc.config_hash, one)
+            base, counter = run_id, 2
+            while run_id in taken or (root / RUNS / run_id).exists():
+                run_id, counter = f"{base}-r{counter}", counter + 1
+            taken.add(run_id)
+            specs.append(
+                RunSpec(
+                    run_id=run_id,
+                    run_dir=root / RUNS / run_id,
+                    trainer=rc.trainer,
+                    name=rc.name,
+                    seed=one,
+                    config_hash=rc.config_hash,
+                    resolved=_document(rc, one),
+                    config_path=path.absolute(),
+                    grid_point=dict(point),
+                    overrides=extra,
+                    sweep_id=sweep_id,
+                    fingerprint=fingerprint(rc.config_hash, one, code, diff_sha),
+                    trainer_entry=entry,
+                )
+            )
+    return specs, warnings
+
+
+@dataclass
+class SubmitResult:
+    """What ``orch submit`` did (or, with dry_run, would do)."""
+
+    sweep_id: str
+    backend: str
+    cluster: str
+    artifact_root: Path
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    arrays: int = 0
+    dry_run: bool = False
+    script: str | None = None
+    resolved: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def next_commands(self) -> list[str]:
+        if self.dry_run or not self.runs:
+            return []
+        import shlex
+
+        root = (
+            ""
+            if self.artifact_root == artifact_root(None)
+            else f" --artifact-root {shlex.quote(str(self.artifact_root))}"
+        )
+        return [
+            f"orch status {self.sweep_id}{root}",
+            f"orch logs {self.runs[0]['run_id']} -f{root}",
+            f"orch cancel {self.sweep_id}{root}",
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "sweep_id": self.sweep_id,
+            "backend": self.backend,
+            "cluster": self.cluster,
+            "artifact_root": str(self.artifact_root),
+            "arrays": self.arrays,
+            "dry_run": self.dry_run,
+            "runs": self.runs,
+            "script": self.script,
+            "resolved": self.resolved,
+            "warnings": self.warnings,
+            "next": self.next_commands(),
+        }
+
+
+def grid_points(grid: Sequence[str] = (), sweep_file: Path | None = None) -> list[GridPoint]:
+    """The grid points of ``--grid`` or ``--sweep`` (not both)."""
+    if grid and sweep_file:
+        raise LaunchError("use --grid or --sweep, not both")
+    if sweep_file:
+        return load_sweep_file(sweep_file)
+    return expand_grid(parse_grid_option(grid)) if grid else [{}]
+
+
+def submit(
+    configs: Sequence[Path],
+    *,
+    cluster: str | None = None,
+    overrides: Sequence[str] = (),
+    grid: Sequence[str] = (),
+    sweep_file: Path | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    root: Path | str | None = None,
+    strict: bool = False,
+    resolver: Resolver | None = None,
+    profile: ClusterProfile | None = None,
+) -> SubmitResult:
+    """Validate and resolve everything, then create the run directories and queue one array."""
+    if not configs:
+        raise LaunchError("no config given: orch submit CONFIG... ")
+    config_overrides, cluster_overrides = split_cluster_overrides(overrides)
+    profile = profile or load_cluster(cluster, cluster_overrides)
+    points = grid_points(grid, sweep_file)
+    base = artifact_root(root)
+    provenance = Provenance.collect()
+    specs, warnings = plan_runs(
+        configs,
+        root=base,
+        overrides=config_overrides,
+        points=points,
+        strict=strict,
+        resolver=resolver,
+        provenance=provenance,
+    )
+    sweep_id = specs[0].sweep_id or "sweep"
+    backend = make_backend(profile, base / JOBS / sweep_id)
+    backend.check()
+    result = SubmitResult(sweep_id, profile.backend, profile.name, base, dry_run=dry_run, warnings=warnings)
+    result.arrays = backend.array_count(len(specs))
+    if dry_run:
+        result.script = backend.preview(specs)
+        result.resolved = [dict(s.resolved) for s in specs]
+        result.runs = [
+            {"run_id": s.run_id, "run_dir": str(s.run_dir), "seed": s.seed, "grid_point": dict(s.grid_point)}
+            for s in specs
+        ]
+        return result
+    if not force:
+        dupes = find_duplicates(base, {s.run_id: s.fingerprint for s in specs})
+        if dupes:
+            listed = "; ".join(f"{rid} ({status})" for rid, status in dupes.values())
+            raise LaunchError(
+                f"{len(dupes)} of these runs were submitted already with the same resolved config, seed and code: "
+                f"{listed}; pass --force to run them again"
+            )
+    scheduler = {
+        "backend": profile.backend,
+        "cluster": profile.name,
+        "profile": profile.to_dict(),
+        "workdir": str(backend.workdir),
+        "submit_host": socket.gethostname(),
+        "max_requeues": profile.max_requeues,
+    }
+    # Threads: writing a run directory is mostly waiting for fsync, and a grid has many of them.
+    _each(specs, lambda spec: create_run_dir(spec, provenance, scheduler=scheduler))
+    try:
+        handles = backend.submit(specs)
+    except Exception as exc:
+        message = f"submission failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        for spec in specs:
+            update_run_manifest(spec.run_dir, _fail_with(message))
+        if isinstance(exc, LaunchError):
+            raise
+        raise LaunchError(message) from exc
+    submitted_at = utc_now()
+    pairs = list(zip(specs, handles, strict=True))
+    _each(pairs, lambda pair: record_submission(pair[0].run_dir, {**pair[1].to_dict(), "submitted_at": submitted_at}))
+    for spec, handle in pairs:
+        result.runs.append(
+            {
+                "run_id": spec.run_id,
+                "run_dir": str(spec.run_dir),
+                "seed": spec.seed,
+                "grid_point": dict(spec.grid_point),
+                "job_id": handle.job_id,
+                "log": str(attempt_log_paths(spec.run_dir, 1)[0]),
+                "stdout": handle.stdout,
+                "stderr": handle.stderr,
+            }
+        )
+    return result
+
+
+def _each(items: Sequence[Any], work: Callable[[Any], Any]) -> None:
+    """Run ``work`` on every item in a few threads (I/O bound); the first error is raised."""
+    if len(items) < 4:
+        for item in items:
+            work(item)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
+        for _ in pool.map(work, items):
+            pass
+
+
+def _fail_with(message: str) -> Callable[[RunManifest], None]:
+    def change(m: RunManifest) -> None:
+        m.status, m.error, m.ended_at = "failed", message, utc_now()
+
+    return change
+
+
+@dataclass
+class RunOutcome:
+    """How an in-process run ended."""
+
+    run_id: str
+    run_dir: Path
+    status: str
+    error: str | None = None
+    dry_run: bool = False
+
+
+def _outcome(run_dir: Path, dry_run: bool) -> RunOutcome:
+    from manifests import load_run_manifest
+
+    manifest = load_run_manifest(run_dir, validate=False)
+    return RunOutcome(manifest.run_id, run_dir, manifest.status, manifest.error, dry_run)
+
+
+def run_one(
+    config: Path,
+    *,
+    overrides: Sequence[str] = (),
+    seed: int | None = None,
+    root: Path | str | None = None,
+    dry_run: bool = False,
+    strict: bool = False,
+    resolver: Resolver | None = None,
+) -> RunOutcome:
+    """``orch run``: one run (the first seed unless ``seed``) in this process. A dry run lives in a temporary
+    artifact root, never the real one, and its manifests say ``dry_run``."""
+    from orchestrator.launch.clusters import profile_from_dict
+    from orchestrator.launch.inprocess import run_in_process
+
+    config_overrides, cluster_overrides = split_cluster_overrides(overrides)
+    if cluster_overrides:
+        raise LaunchError("--set cluster.KEY=VALUE applies to orch submit, not orch run")
+    base = Path(tempfile.mkdtemp(prefix="orch-dry-run-")) if dry_run else artifact_root(root)
+    provenance = Provenance.collect()
+    specs, _ = plan_runs(
+        [config],
+        root=base,
+        overrides=config_overrides,
+        seed=seed,
+        first_seed_only=True,
+        strict=strict,
+        resolver=resolver,
+        provenance=provenance,
+    )
+    spec = specs[0]
+    profile = profile_from_dict({"backend": "local", "name": "inprocess"})
+    scheduler = {
+        "backend": "inprocess",
+        "cluster": profile.name,
+        "submit_host": socket.gethostname(),
+        "job_id": f"pid-{os.getpid()}",
+    }
+    create_run_dir(spec, provenance, scheduler=scheduler, dry_run=dry_run)
+    with contextlib.suppress(Exception):  # the run's manifest holds the error; the caller reports it
+        run_in_process(str(spec.run_dir), dry_run=dry_run)
+    return _outcome(spec.run_dir, dry_run)
+
+
+def resume_run(run_dir: Path) -> RunOutcome:
+    """``orch run --resume RUN_DIR``: continue a run here from its newest complete checkpoint."""
+    from manifests import load_run_manifest
+    from orchestrator.launch.inprocess import run_in_process
+
+    run_dir = Path(run_dir).absolute()
+    if not (run_dir / "run.json").is_file() or not (run_dir / "resolved.json").is_file():
+        raise LaunchError(f"{run_dir} is not a run directory (run.json and resolved.json are needed)")
+    manifest = load_run_manifest(run_dir, validate=False)
+    if manifest.status == "completed":
+        raise LaunchError(f"run {manifest.run_id} is completed already; nothing to resume")
+    if manifest.status == "running" and manifest.scheduler.get("backend") not in (None, "inprocess"):
+        raise LaunchError(
+            f"run {manifest.run_id} is running under {manifest.scheduler.get('backend')}; "
+            f"cancel it first (orch cancel {manifest.run_id})"
+        )
+    update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resumed_by", "orch run --resume"))
+    with contextlib.suppress(Exception):  # the run's manifest holds the error; the caller reports it
+        run_in_process(str(run_dir), resume=True, dry_run=manifest.dry_run)
+    return _outcome(run_dir, manifest.dry_run)

@@ -1,0 +1,473 @@
+"""``orch status``: one row per run from its own files plus one shared scheduler query, and seed groups.
+
+A run's state is its manifest's status, corrected by the scheduler where the manifest cannot know (a job killed
+before it could write, a requeued job waiting in the queue). Progress comes from the tail of ``metrics.jsonl``
+(``step`` or ``env_steps``, ``total_steps``, ``time``): latest step, rate, ETA, age of the last line. A run that
+the scheduler says is RUNNING but whose progress has not moved for longer than
+``max(stall_factor x median interval between lines, stall_min_s)`` is STALLED.
+
+Light on purpose: stdlib and orch's own light modules only (no torch, no submitit), so it answers in well under a
+second for a thousand runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from manifests import RUN_STATES
+from orchestrator.errors import StatusError
+from orchestrator.launch.backend import JobState
+from orchestrator.launch.rundir import read_run_json, select_runs
+
+__all__ = [
+    "METRIC_PREFERENCE",
+    "GroupRow",
+    "Progress",
+    "RunRow",
+    "StallPolicy",
+    "StatusReport",
+    "collect_status",
+    "effective_status",
+    "read_progress",
+    "wait_for",
+]
+
+STATUS_SCHEMA_VERSION = 1
+TAIL_BYTES = 64 * 1024
+# Which metric a row shows when none is asked for: the first present, in this order.
+METRIC_PREFERENCE = (
+    "success_rate",
+    "eval_success_rate",
+    "eval/success_rate",
+    "eval_return",
+    "eval/return",
+    "ep_return_mean",
+    "episode_return",
+    "return",
+    "reward",
+    "loss",
+)
+_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+_SKIP_KEYS = frozenset({"step", "env_steps", "total_steps", "time", "iteration", "wall_time", "fps"})
+
+
+@dataclass(frozen=True)
+class StallPolicy:
+    """A running run is stalled when its last progress is older than max(factor x median interval, min_s)."""
+
+    factor: float = 3.0
+    min_s: float = 600.0
+
+    def threshold(self, median_interval_s: float | None) -> float:
+        return max(self.factor * (median_interval_s or 0.0), self.min_s)
+
+
+@dataclass
+class Progress:
+    """What the tail of metrics.jsonl says."""
+
+    step: int | None = None
+    total_steps: int | None = None
+    last_time: float | None = None
+    median_interval_s: float | None = None
+    rate: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _tail_records(path: Path, max_lines: int, max_bytes: int = TAIL_BYTES) -> list[dict[str, Any]]:
+    """The last ``max_lines`` complete JSON lines of a file (a torn last line is ignored); only those are parsed,
+    so a long run's metrics file costs no more than a short one's."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except OSError:
+        return []
+    lines = data.split(b"\n")[:-1]  # the last piece has no newline yet: torn or empty
+    if size > max_bytes and lines:
+        lines = lines[1:]  # the first line is probably cut
+    records = []
+    for line in lines[-max_lines:]:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _step_of(record: dict[str, Any]) -> int | None:
+    for key in ("step", "env_steps"):
+        value = record.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return int(value)
+    return None
+
+
+def read_progress(run_dir: Path, *, lines: int = 21) -> Progress:
+    """Latest step, total, last line time, median interval, rate and latest metric values of a run, from the last
+    ``lines`` lines of its metrics.jsonl."""
+    path = run_dir / "metrics.jsonl"
+    records = [r for r in _tail_records(path, lines) if _step_of(r) is not None]
+    progress = Progress()
+    if not records:
+        return progress
+    last = records[-1]
+    progress.step = _step_of(last)
+    totals = [r["total_steps"] for r in records if isinstance(r.get("total_steps"), int | float)]
+    progress.total_steps = int(totals[-1]) if totals else None
+    times = [(float(r["time"]), _step_of(r)) for r in records if isinstance(r.get("time"), int | float)]
+    if times:
+        progress.last_time = times[-1][0]
+    else:
+        try:
+            progress.last_time = path.stat().st_mtime
+        except OSError:
+            progress.last_time = None
+    window = times
+    intervals = [b[0] - a[0] for a, b in itertools.pairwise(window) if b[0] >= a[0]]
+    if intervals:
+        progress.median_interval_s = statistics.median(intervals)
+    if len(window) >= 2:
+        (t0, s0), (t1, s1) = window[0], window[-1]
+        if t1 > t0 and s0 is not None and s1 is not None and s1 >= s0:
+            progress.rate = (s1 - s0) / (t1 - t0)
+    for record in records:  # newest value of every numeric metric in the tail
+        for key, value in record.items():
+            if key not in _SKIP_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+                progress.metrics[key] = value
+    return progress
+
+
+def effective_status(manifest: dict[str, Any], job: JobState | None) -> tuple[str, str | None]:
+    """The run's status: its manifest, corrected by the scheduler where the manifest cannot know."""
+    status = str(manifest.get("status") or "pending")
+    error = manifest.get("error")
+    if status == "completed" or job is None:
+        return status, error
+    if status == "cancelled" or manifest.get("cancel_requested_at"):
+        return ("cancelled", error) if not job.alive or status == "cancelled" else (job.state, error)
+    if job.authoritative:
+        if job.alive:
+            return job.state, None
+        if status in _TERMINAL:
+            return status, error
+        return job.state, job.reason or f"scheduler state {job.raw}"
+    # A local process: the manifest knows the phase; a dead process can only mean the run ended.
+    if job.alive or status in _TERMINAL:
+        return status, error
+    return "failed", "the job process ended without recording an outcome (see orch logs)"
+
+
+@dataclass
+class RunRow:
+    """One run as ``orch status`` shows it."""
+
+    run_id: str
+    status: str
+    stalled: bool
+    job_id: str | None
+    step: int | None
+    total_steps: int | None
+    name: str = ""
+    trainer: str = ""
+    seed: int | None = None
+    sweep_id: str | None = None
+    config_hash: str | None = None
+    backend: str | None = None
+    scheduler_state: str | None = None
+    node: str | None = None
+    rate_steps_per_s: float | None = None
+    eta_s: float | None = None
+    last_progress_age_s: float | None = None
+    stall_threshold_s: float | None = None
+    metric: str | None = None
+    metric_value: float | None = None
+    requeue_count: int = 0
+    attempts: int = 0
+    error: str | None = None
+    run_dir: str = ""
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class GroupRow:
+    """The seeds of one config (same config hash): mean and spread of the latest metric."""
+
+    name: str
+    config_hash: str
+    run_ids: list[str]
+    statuses: dict[str, int]
+    metric: str | None
+    n: int
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StatusReport:
+    """Every row, the seed groups, and whether the scheduler's part may be stale."""
+
+    runs: list[RunRow]
+    groups: list[GroupRow]
+    artifact_root: str
+    stale: bool = False
+    messages: list[str] = field(default_factory=list)
+    generated_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": STATUS_SCHEMA_VERSION,
+            "artifact_root": self.artifact_root,
+            "generated_at": self.generated_at,
+            "scheduler": {"stale": self.stale, "messages": self.messages},
+            "runs": [r.to_json() for r in self.runs],
+            "groups": [g.to_json() for g in self.groups],
+        }
+
+
+def _pick_metric(metrics: dict[str, Any], wanted: str | None) -> tuple[str | None, float | None]:
+    if wanted:
+        value = metrics.get(wanted)
+        return wanted, float(value) if isinstance(value, int | float) else None
+    for name in METRIC_PREFERENCE:
+        if isinstance(metrics.get(name), int | float):
+            return name, float(metrics[name])
+    return None, None
+
+
+def _job_key(sched: dict[str, Any]) -> tuple[str, str] | None:
+    """(query group, job id) of a run's job: Slurm-like backends by name; local and foreground runs by pid."""
+    job_id, backend = sched.get("job_id"), sched.get("backend")
+    if not job_id or not backend:
+        return None
+    if backend in ("local", "inprocess"):
+        if sched.get("submit_host") != socket.gethostname():
+            return None  # a pid means nothing on another machine
+        return backend, str(job_id).removeprefix("pid-")
+    return str(backend), str(job_id)
+
+
+def _pid_states(ids: Iterable[str], *, controller: bool) -> dict[str, JobState]:
+    from orchestrator.launch.local import process_alive
+
+    return {
+        i: JobState(
+            i, "running" if process_alive(int(i), controller=controller) else "completed", "PID", authoritative=False
+        )
+        for i in ids
+        if i.isdigit()
+    }
+
+
+def _scheduler_states(
+    root: Path, manifests: Sequence[dict[str, Any]], watcher_factory: Callable[[Path, str], Any] | None
+) -> tuple[dict[str, JobState], bool, list[str]]:
+    """One query per backend for the jobs of every run that may still change."""
+    by_backend: dict[str, set[str]] = {}
+    for data in manifests:
+        key = _job_key(data.get("scheduler") or {})
+        if key and data.get("status") != "completed":
+            by_backend.setdefault(key[0], set()).add(key[1])
+    states: dict[str, JobState] = {}
+    stale, messages = False, []
+    for backend, ids in by_backend.items():
+        if backend in ("local", "inprocess"):
+            states.update(_pid_states(ids, controller=backend == "local"))
+            continue
+        factory = watcher_factory or _default_watcher
+        result = factory(root, backend).states(ids)
+        states.update(result.states)
+        if result.stale:
+            stale = True
+            if result.message and result.message not in messages:
+                messages.append(result.message)
+    return states, stale, messages
+
+
+def _default_watcher(root: Path, backend: str) -> Any:
+    from orchestrator.launch.backend import backend_class
+    from orchestrator.launch.watcher import SchedulerWatcher
+
+    cls = backend_class(backend)
+    return SchedulerWatcher(root / ".orch" / f"scheduler-{backend}.json", cls.query_states)
+
+
+def _alive_running(job: JobState | None) -> bool:
+    """The scheduler (or the process table) confirms that the job is running now."""
+    return job is not None and job.alive and (job.state == "running" or not job.authoritative)
+
+
+def _row(
+    run_dir: Path, data: dict[str, Any], job: JobState | None, now: float, stall: StallPolicy, metric: str | None
+) -> RunRow:
+    sched = data.get("scheduler") or {}
+    status, error = effective_status(data, job)
+    # an ended run needs no rate or stall check: its last lines are enough
+    progress = read_progress(run_dir, lines=21 if status not in _TERMINAL else 4)
+    manifest_progress = data.get("progress") or {}
+    total = progress.total_steps or manifest_progress.get("total_steps")
+    step = progress.step if progress.step is not None else manifest_progress.get("step")
+    attempts = data.get("attempts") or []
+    last_start = None
+    if attempts and attempts[-1].get("start"):
+        last_start = _parse_time(attempts[-1]["start"])
+    reference = progress.last_time if progress.last_time is not None else last_start
+    # progress made by an earlier attempt does not count against a fresh one
+    if progress.last_time is not None and last_start is not None and last_start > progress.last_time:
+        reference = last_start
+    age = now - reference if reference is not None else None
+    threshold = stall.threshold(progress.median_interval_s)
+    stalled = status == "running" and _alive_running(job) and age is not None and age > threshold
+    eta = None
+    if progress.rate and total is not None and step is not None and status == "running":
+        eta = max(0.0, (int(total) - int(step)) / progress.rate)
+    name, value = _pick_metric({**(data.get("metrics") or {}), **progress.metrics}, metric)
+    return RunRow(
+        run_id=str(data.get("run_id") or run_dir.name),
+        status=status if status in RUN_STATES else "pending",
+        stalled=stalled,
+        job_id=str(sched["job_id"]) if sched.get("job_id") else None,
+        step=step,
+        total_steps=int(total) if total is not None else None,
+        name=str(data.get("name") or ""),
+        trainer=str(data.get("trainer") or ""),
+        seed=data.get("seed"),
+        sweep_id=data.get("sweep_id"),
+        config_hash=data.get("config_hash"),
+        backend=sched.get("backend"),
+        scheduler_state=job.raw if job else None,
+        node=(job.node if job else None) or (attempts[-1].get("node") if attempts else None),
+        rate_steps_per_s=progress.rate,
+        eta_s=eta,
+        last_progress_age_s=age,
+        stall_threshold_s=threshold,
+        metric=name,
+        metric_value=value,
+        requeue_count=int(data.get("requeue_count") or 0),
+        attempts=len(attempts),
+        error=error,
+        run_dir=str(run_dir),
+        dry_run=bool(data.get("dry_run")),
+    )
+
+
+def _parse_time(text: str) -> float | None:
+    import datetime as _dt
+
+    try:
+        return _dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _groups(rows: list[RunRow]) -> list[GroupRow]:
+    buckets: dict[str, list[RunRow]] = {}
+    for row in rows:
+        if row.config_hash:
+            buckets.setdefault(row.config_hash, []).append(row)
+    groups = []
+    for config_hash, members in buckets.items():
+        if len(members) < 2:
+            continue
+        names = [m.metric for m in members if m.metric]
+        metric = max(set(names), key=names.count) if names else None
+        values = [m.metric_value for m in members if m.metric == metric and m.metric_value is not None]
+        statuses: dict[str, int] = {}
+        for m in members:
+            key = "stalled" if m.stalled else m.status
+            statuses[key] = statuses.get(key, 0) + 1
+        groups.append(
+            GroupRow(
+                name=members[0].name,
+                config_hash=config_hash,
+                run_ids=[m.run_id for m in members],
+                statuses=statuses,
+                metric=metric,
+                n=len(values),
+                mean=statistics.fmean(values) if values else None,
+                std=statistics.stdev(values) if len(values) > 1 else (0.0 if values else None),
+                min=min(values) if values else None,
+                max=max(values) if values else None,
+            )
+        )
+    return groups
+
+
+def collect_status(
+    root: Path,
+    ref: str | None = None,
+    *,
+    all_runs: bool = False,
+    states: Sequence[str] = (),
+    stall: StallPolicy | None = None,
+    metric: str | None = None,
+    clock: Callable[[], float] = time.time,
+    watcher_factory: Callable[[Path, str], Any] | None = None,
+) -> StatusReport:
+    """Rows for a run, a sweep, the newest submission (default) or every run (``all_runs``)."""
+    wanted = [s.lower() for s in states]
+    bad = [s for s in wanted if s not in (*RUN_STATES, "stalled")]
+    if bad:
+        raise StatusError(f"--state {', '.join(bad)}: not a state; choose from {', '.join((*RUN_STATES, 'stalled'))}")
+    dirs = select_runs(root, ref, all_runs=all_runs)
+    loaded = [(d, read_run_json(d)) for d in dirs]
+    manifests = [(d, m) for d, m in loaded if m is not None]
+    job_states, stale, messages = _scheduler_states(root, [m for _, m in manifests], watcher_factory)
+    now = clock()
+    policy = stall or StallPolicy()
+    rows = []
+    for run_dir, data in manifests:
+        key = _job_key(data.get("scheduler") or {})
+        job = job_states.get(key[1]) if key else None
+        rows.append(_row(run_dir, data, job, now, policy, metric))
+    if wanted:
+        rows = [r for r in rows if r.status in wanted or ("stalled" in wanted and r.stalled)]
+    return StatusReport(rows, _groups(rows), str(root), stale, messages, now)
+
+
+def wait_for(
+    root: Path,
+    ref: str,
+    *,
+    poll_s: float = 5.0,
+    timeout_s: float | None = None,
+    on_update: Callable[[StatusReport], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> StatusReport:
+    """Poll ``collect_status(ref)`` until every run has ended (or ``timeout_s``); the last report is returned.
+
+    Polls quickly at first (short runs end soon) and then every ``poll_s``."""
+    deadline = None if timeout_s is None else clock() + timeout_s
+    delay = min(0.5, poll_s)
+    while True:
+        report = collect_status(root, ref)
+        if on_update is not None:
+            on_update(report)
+        if report.runs and all(r.status in _TERMINAL for r in report.runs):
+            return report
+        if deadline is not None and clock() >= deadline:
+            return report
+        sleep(delay)
+        delay = min(poll_s, delay * 1.5)

@@ -1,0 +1,161 @@
+"""A real, tiny trainer for the launch tests: it counts steps, writes metrics.jsonl and checkpoints, and resumes.
+
+Knobs (``settings``): ``total_steps``, ``step_sleep_s``, ``checkpoint_every``, ``fail_at_step`` (raise there),
+``hang_at_step`` (block there until killed or signalled; on the first attempt only unless ``hang_on_resume``),
+``resume_step_sleep_s`` (pace after a resume), ``num_envs`` (``auto`` is decided on the node by the launcher).
+It goes through the same helpers as the real trainers (RunRecorder, JsonlWriter, save_checkpoint), so the
+launcher sees exactly what it sees from them. ``resolve_toy`` is its config resolution: the YAML file's keys are the
+settings, with defaults filled and ``--set`` overrides applied, and it answers with the ResolvedConfig interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.errors import ConfigError, ConfigIssue
+from trainers.common.checkpoints import find_latest_checkpoint, save_checkpoint
+from trainers.common.job import TrainJob
+from trainers.common.metrics_stream import JsonlWriter
+from trainers.common.run_record import RunRecorder
+
+DEFAULTS: dict[str, Any] = {
+    "total_steps": 6,
+    "step_sleep_s": 0.0,
+    "resume_step_sleep_s": None,
+    "checkpoint_every": 1,
+    "fail_at_step": None,
+    "hang_at_step": None,
+    "hang_on_resume": False,
+    "num_envs": 1,
+}
+
+
+def auto_num_envs(cpus: int, mem_gb: float | None = None) -> int:
+    """The toy's rule, easy to recognise in a test: two envs per CPU."""
+    return 2 * cpus
+
+
+def reward(seed: int, step: int) -> float:
+    return round(step * 0.1 + seed * 0.01, 6)
+
+
+def train(job: TrainJob) -> None:
+    settings = job.settings
+    total = int(settings["total_steps"]) if not job.dry_run else min(2, int(settings["total_steps"]))
+    recorder = RunRecorder(job.run_dir, resolved=dict(job.resolved))
+    recorder.mark_running(total_steps=total, versions=("orch",))
+    start = 0
+    if job.resume:
+        latest = find_latest_checkpoint(job.run_dir)
+        if latest is not None:
+            start = json.loads(latest.path.read_text())["step"]
+    sleep = float(settings["step_sleep_s"])
+    if job.resume and settings.get("resume_step_sleep_s") is not None:
+        sleep = float(settings["resume_step_sleep_s"])
+    print(f"toy: start at step {start} of {total} (resume={job.resume}, num_envs={settings['num_envs']})", flush=True)
+    try:
+        with JsonlWriter(Path(job.run_dir) / "metrics.jsonl") as metrics:
+            for step in range(start + 1, total + 1):
+                time.sleep(sleep)
+                value = reward(job.seed, step)
+                metrics.write({"step": step, "total_steps": total, "reward": value, "resumed_from": start})
+                print(f"toy: step {step}", flush=True)
+                if settings["checkpoint_every"] and step % int(settings["checkpoint_every"]) == 0:
+                    save_checkpoint(
+                        job.run_dir,
+                        f"step_{step}",
+                        lambda p, s=step: p.write_text(json.dumps({"step": s})),
+                        step=step,
+                        suffix=".json.ckpt",
+                        metrics={"reward": value},
+                    )
+                if settings["fail_at_step"] == step:
+                    raise RuntimeError(f"toy failure at step {step}")
+                if settings["hang_at_step"] == step and (not job.resume or settings["hang_on_resume"]):
+                    print("toy: hanging", flush=True)
+                    while True:
+                        time.sleep(0.1)
+        recorder.mark_completed(metrics={"reward": reward(job.seed, total)})
+    except Exception as exc:
+        recorder.mark_failed(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+@dataclass(frozen=True)
+class ToyResolved:
+    """The toy trainer's resolved config, with the ResolvedConfig interface the launcher uses."""
+
+    trainer: str
+    name: str
+    seeds: tuple[int, ...]
+    settings: dict[str, Any]
+    config_hash: str
+    source: dict[str, Any]
+    deterministic: bool = False
+    observation_signature: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "trainer": self.trainer,
+            "name": self.name,
+            "source": dict(self.source),
+            "seeds": list(self.seeds),
+            "seed": None,
+            "deterministic": self.deterministic,
+            "settings": json.loads(json.dumps(self.settings)),
+            "observation_signature": {},
+            "config_hash": self.config_hash,
+            "warnings": list(self.warnings),
+            "not_applicable": [],
+        }
+
+    def for_seed(self, seed: int) -> dict[str, Any]:
+        doc = self.to_json()
+        doc["seed"] = int(seed)
+        return doc
+
+
+def resolve_toy(path: str | Path, *, overrides: list[str] | tuple[str, ...] = (), strict: bool = False) -> ToyResolved:
+    """Resolve a toy config; every problem becomes a ConfigIssue, as the real resolver does."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(ConfigIssue(str(p), None, "", "file not found")) from None
+    issues = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        data[key.removeprefix("settings.")] = yaml.safe_load(value)
+    known = {*DEFAULTS, "trainer", "name", "seeds"}
+    for key in data:
+        if key not in known:
+            issues.append(ConfigIssue(str(p), 1, key, f"unknown key {key!r}", "see DEFAULTS in toy_trainer.py"))
+    if not isinstance(data.get("total_steps", 1), int):
+        issues.append(ConfigIssue(str(p), 1, "total_steps", "must be an integer"))
+    if issues:
+        raise ConfigError(issues)
+    settings = {**DEFAULTS, **{k: v for k, v in data.items() if k in DEFAULTS}}
+    auto = {}
+    if settings["num_envs"] == "auto":
+        settings["num_envs"] = auto_num_envs(1)
+        auto["num_envs"] = "auto: from 1 CPU"
+    name = str(data.get("name") or p.stem)
+    seeds = tuple(int(s) for s in data.get("seeds") or (0,))
+    text = json.dumps({"name": name, "seeds": seeds, "settings": settings}, sort_keys=True)
+    return ToyResolved(
+        trainer=str(data.get("trainer", "toy")),
+        name=name,
+        seeds=seeds,
+        settings=settings,
+        config_hash=hashlib.sha256(text.encode()).hexdigest(),
+        source={"path": str(p.absolute()), "detected_as": "toy", "auto": auto},
+    )
