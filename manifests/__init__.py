@@ -11,6 +11,8 @@ from manifests.io import atomic_write_bytes as atomic_write_bytes
 from manifests.io import atomic_write_json as atomic_write_json
 from manifests.io import atomic_write_text as atomic_write_text
 from manifests.io import read_json as read_json
+from manifests.io import read_jsonl as read_jsonl
+from manifests.io import sha256_file as sha256_file
 from manifests.models import RUN_STATES as RUN_STATES
 from manifests.models import TERMINAL_STATES as TERMINAL_STATES
 from manifests.models import ArchiveRecord as ArchiveRecord
@@ -20,14 +22,17 @@ from manifests.models import PolicyManifest as PolicyManifest
 from manifests.models import RunManifest as RunManifest
 from manifests.models import utc_now as utc_now
 from manifests.schema import validate_document as validate_document
+from manifests.store import ENV_ARTIFACT_ROOT as ENV_ARTIFACT_ROOT
 from manifests.store import load_policy_manifest as load_policy_manifest
 from manifests.store import load_run_manifest as load_run_manifest
 from manifests.store import publish_policy_manifest as publish_policy_manifest
+from manifests.store import resolve_artifact_root as resolve_artifact_root
 from manifests.store import save_policy_manifest as save_policy_manifest
 from manifests.store import save_run_manifest as save_run_manifest
 from manifests.store import update_run_manifest as update_run_manifest
 
 __all__ = [
+    "ENV_ARTIFACT_ROOT",
     "RUN_STATES",
     "TERMINAL_STATES",
     "ArchiveManifest",
@@ -48,9 +53,12 @@ __all__ = [
     "load_run_manifest",
     "publish_policy_manifest",
     "read_json",
+    "read_jsonl",
+    "resolve_artifact_root",
     "save_archive_manifest",
     "save_policy_manifest",
     "save_run_manifest",
+    "sha256_file",
     "update_run_manifest",
     "utc_now",
     "validate_document",

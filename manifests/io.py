@@ -1,13 +1,16 @@
-"""Atomic file writes and JSON reads.
+"""Atomic file writes, JSON and JSON-lines reads, file checksums.
 
 Every manifest, sidecar and checkpoint goes through :func:`atomic_path`: the data is written to a temporary file in
 the destination's folder, fsynced, and renamed over the destination, then the folder itself is fsynced. A crash at
 any moment leaves either the previous complete file or the new complete file, never a half-written one.
+:func:`read_jsonl` is the one reader of the line streams (``metrics.jsonl``, ``episodes.jsonl``) that a live run
+appends to, and :func:`sha256_file` the one checksum of a file on disk (checkpoint sidecars, config fingerprints).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -15,7 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "fsync_dir", "read_json"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "fsync_dir",
+    "read_json",
+    "read_jsonl",
+    "sha256_file",
+]
 
 TMP_PREFIX = ".tmp-"
 
@@ -88,6 +100,38 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise ManifestError(f"{p}: file not found") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{p}: not valid JSON ({exc})") from exc
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every complete line of a JSON-lines file that holds a JSON object; a missing file has none.
+
+    The writer may still be appending: a torn last line (no newline yet, or a crash mid-write) ends the read, and a
+    garbled line is skipped, so a reader never fails on a live run.
+    """
+    records: list[dict[str, Any]] = []
+    p = Path(path)
+    if not p.exists():
+        return records
+    with open(p, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
+def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, streamed so that a multi-GB checkpoint never sits in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _json_default(value: Any) -> Any:

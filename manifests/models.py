@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 __all__ = [
     "RUN_STATES",
     "TERMINAL_STATES",
-    "Attempt",
     "ArchiveRecord",
+    "Attempt",
     "CheckpointRecord",
     "PolicyManifest",
     "RunManifest",

@@ -21,9 +21,7 @@ _DEFAULT_PACKAGES = ("orch", "torch", "stable-baselines3", "gymnasium", "numpy",
 
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-        )  # noqa: S603,S607
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout

@@ -17,11 +17,13 @@ from manifests.models import PolicyManifest, RunManifest
 from manifests.schema import validate_document
 
 __all__ = [
+    "ENV_ARTIFACT_ROOT",
     "POLICY_MANIFEST",
     "RUN_MANIFEST",
     "load_policy_manifest",
     "load_run_manifest",
     "publish_policy_manifest",
+    "resolve_artifact_root",
     "save_policy_manifest",
     "save_run_manifest",
     "update_run_manifest",
@@ -29,6 +31,17 @@ __all__ = [
 
 RUN_MANIFEST = "run.json"
 POLICY_MANIFEST = "policy.json"
+ENV_ARTIFACT_ROOT = "ORCH_ARTIFACT_ROOT"
+
+
+def resolve_artifact_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--artifact-root``, else ``$ORCH_ARTIFACT_ROOT``, else ``./output``; ``~`` expanded, made absolute.
+
+    The one rule for where ``runs/`` and ``policies/`` live. Absolute, so that a path recorded in a manifest or
+    handed to a Slurm job means the same from any working directory.
+    """
+    chosen = explicit or os.environ.get(ENV_ARTIFACT_ROOT) or "output"
+    return Path(chosen).expanduser().absolute()
 
 
 def load_run_manifest(run_dir: str | os.PathLike[str], *, validate: bool = True) -> RunManifest:

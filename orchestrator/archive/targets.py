@@ -8,23 +8,15 @@ folder, or ``<root>/runs`` itself), a run id under ``<artifact_root>/runs/``, or
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from manifests.store import RUN_MANIFEST, resolve_artifact_root
 from orchestrator.errors import ArchiveError
 
 __all__ = ["RUN_MANIFEST", "default_artifact_root", "is_run_dir", "resolve_targets"]
 
-RUN_MANIFEST = "run.json"
-ENV_ARTIFACT_ROOT = "ORCH_ARTIFACT_ROOT"
-
-
-def default_artifact_root(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``--artifact-root``, else ``$ORCH_ARTIFACT_ROOT``, else ``./output``."""
-    if explicit is not None:
-        return Path(explicit)
-    env = os.environ.get(ENV_ARTIFACT_ROOT)
-    return Path(env) if env else Path("output")
+# ``orch archive``'s name for the one artifact-root rule (--artifact-root, $ORCH_ARTIFACT_ROOT, ./output).
+default_artifact_root = resolve_artifact_root
 
 
 def is_run_dir(path: Path) -> bool:

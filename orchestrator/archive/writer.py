@@ -271,16 +271,8 @@ def _fd_sha(handle: IO[bytes], size: int) -> bytes | None:
 
 def _prefix_sha(path: str | os.PathLike[str], size: int) -> bytes | None:
     """sha256 of the first ``size`` bytes now on disk (None when the file is gone or shorter)."""
-    digest = hashlib.sha256()
-    left = size
     try:
         with open(path, "rb") as handle:
-            while left:
-                chunk = handle.read(min(CHUNK, left))
-                if not chunk:
-                    return None
-                digest.update(chunk)
-                left -= len(chunk)
+            return _fd_sha(handle, size)
     except OSError:
         return None
-    return digest.digest()

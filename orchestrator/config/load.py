@@ -195,7 +195,7 @@ def _parse_file(path: Path) -> tuple[dict[str, Any], Marks]:
     return data, marks
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # base chosen at import time
     """Safe loader (libyaml's when present: 10x faster) that also reads ``1e-4`` as a float.
 
     YAML 1.1 wants a dot (``1.0e-4``); people write ``1e-4`` and would get a string.
@@ -356,6 +356,10 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     return tuple(int(p) if p.isdigit() else p for p in parts), value
 
 
+def _cannot_set(path: KeyPath, text: str, hint: str) -> ConfigIssue:
+    return ConfigIssue(OVERRIDE_FILE, None, format_path(path), f"cannot set {text!r}", hint)
+
+
 def apply_overrides(loaded: LoadedConfig, overrides: Iterable[str]) -> None:
     """Apply ``--set`` overrides in order; intermediate mappings are created, list items replaced by index."""
     issues: list[ConfigIssue] = []
@@ -377,15 +381,7 @@ def apply_overrides(loaded: LoadedConfig, overrides: Iterable[str]) -> None:
                     node[part] = {} if not isinstance(nxt, int) else []
                 node = node[part]
             else:
-                issues.append(
-                    ConfigIssue(
-                        OVERRIDE_FILE,
-                        None,
-                        format_path(path),
-                        f"cannot set {text!r}",
-                        f"{format_path(path[: i + 1])} is not a mapping",
-                    )
-                )
+                issues.append(_cannot_set(path, text, f"{format_path(path[: i + 1])} is not a mapping"))
                 break
         else:
             last = path[-1]
@@ -394,15 +390,7 @@ def apply_overrides(loaded: LoadedConfig, overrides: Iterable[str]) -> None:
             elif isinstance(node, dict):
                 node[str(last)] = copy.deepcopy(value)
             else:
-                issues.append(
-                    ConfigIssue(
-                        OVERRIDE_FILE,
-                        None,
-                        format_path(path),
-                        f"cannot set {text!r}",
-                        "index out of range or parent is not a mapping",
-                    )
-                )
+                issues.append(_cannot_set(path, text, "index out of range or parent is not a mapping"))
                 continue
             for stale in [p for p in loaded.marks.by_path if p[: len(path)] == path]:
                 del loaded.marks.by_path[stale]

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import trainers.envs.contracts as contracts
+from manifests.io import sha256_file
 from manifests.provenance import allocated_cpus, allocated_memory_gb
-from orchestrator.config.load import LoadedConfig, load_config
+from orchestrator.config.load import KeyPath, LoadedConfig, load_config
 from orchestrator.config.migrate import CLUSTER_KIND, MATRIX_KIND, TRAINER_KINDS, Detection, detect_kind, migrate
 from orchestrator.config.validate import schema_exists, validate_loaded
 from orchestrator.errors import ConfigError, ConfigIssue
@@ -207,7 +208,7 @@ def _check_trainer_config(
     try:
         settings = spec.resolve(raw, cpus=cpus, mem_gb=mem_gb)
     except ValueError as exc:  # a spec's own range rule (e.g. too many evaluations)
-        key = ("evaluation", "step_schedule") if detection.kind == "ppo_expert" else ()
+        key: KeyPath = ("evaluation", "step_schedule") if detection.kind == "ppo_expert" else ()
         report.issues.append(loaded.marks.issue(key, str(exc)))
         return
     # unknown scenario names warn only: a matrix may be swapped for another (Robot SF's files reference many)
@@ -396,6 +397,6 @@ def _content_hash(
 def _file_fingerprint(path: Path) -> str:
     """``name@sha256:<hex>`` of a referenced file (its path when it cannot be read)."""
     try:
-        return f"{path.name}@sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+        return f"{path.name}@sha256:{sha256_file(path)}"
     except OSError:
         return str(path)

@@ -11,6 +11,7 @@ from manifests import (
     load_policy_manifest,
     load_run_manifest,
     publish_policy_manifest,
+    resolve_artifact_root,
     save_policy_manifest,
     save_run_manifest,
     update_run_manifest,
@@ -57,8 +58,17 @@ def test_invalid_status_is_rejected_with_the_field(tmp_path: Path) -> None:
 def test_policy_manifest_carries_upstream_fields(tmp_path: Path) -> None:
     save_policy_manifest(tmp_path, _policy())
     loaded = load_policy_manifest(tmp_path)
-    upstream = {"policy_id", "version", "seeds", "scenario_profile", "metrics", "checkpoint_path", "config_manifest",
-                "validation_state", "created_at"}
+    upstream = {
+        "policy_id",
+        "version",
+        "seeds",
+        "scenario_profile",
+        "metrics",
+        "checkpoint_path",
+        "config_manifest",
+        "validation_state",
+        "created_at",
+    }
     assert upstream <= set(loaded.to_dict())
 
 
@@ -68,3 +78,17 @@ def test_publishing_twice_never_overwrites(tmp_path: Path) -> None:
     assert first != second
     assert first.exists() and second.exists()
     assert load_policy_manifest(second).version.endswith(".2")
+
+
+def test_artifact_root_is_flag_then_env_then_output_and_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cwd = Path.cwd()  # tmp_path with its links resolved, as the OS reports the working directory
+    monkeypatch.delenv("ORCH_ARTIFACT_ROOT", raising=False)
+    assert resolve_artifact_root() == cwd / "output"
+    monkeypatch.setenv("ORCH_ARTIFACT_ROOT", "from-env")
+    assert resolve_artifact_root() == cwd / "from-env"
+    assert resolve_artifact_root(Path("flag")) == cwd / "flag"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_artifact_root("~/runs-here") == tmp_path / "home" / "runs-here"

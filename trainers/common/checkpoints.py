@@ -7,27 +7,18 @@ between the two leaves an orphan file that resume ignores.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from manifests import atomic_path, atomic_write_json, read_json, utc_now
+from manifests import atomic_path, atomic_write_json, read_json, sha256_file, utc_now
 
+# sha256_file (manifests.io) stays importable from here: it is the checksum every sidecar records.
 __all__ = ["CheckpointInfo", "find_latest_checkpoint", "list_checkpoints", "save_checkpoint", "sha256_file"]
 
 CHECKPOINT_DIR = "checkpoints"
-
-
-def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -46,7 +37,7 @@ class CheckpointInfo:
 def save_checkpoint(
     run_dir: str | os.PathLike[str],
     name: str,
-    write: Callable[[Path], None],
+    write: Callable[[Path], object],
     *,
     step: int,
     kind: str = "step",
@@ -61,18 +52,20 @@ def save_checkpoint(
         write(tmp)
     digest = sha256_file(target)
     sidecar = folder / f"{name}.json"
+    metrics_doc = dict(metrics or {})
+    meta_doc = dict(meta or {})
     payload = {
         "file": target.name,
         "step": int(step),
         "kind": kind,
         "sha256": digest,
         "size": target.stat().st_size,
-        "metrics": metrics or {},
-        "meta": meta or {},
+        "metrics": metrics_doc,
+        "meta": meta_doc,
         "created_at": utc_now(),
     }
     atomic_write_json(sidecar, payload)
-    return CheckpointInfo(target, sidecar, int(step), kind, digest, payload["metrics"], payload["meta"])
+    return CheckpointInfo(target, sidecar, int(step), kind, digest, metrics_doc, meta_doc)
 
 
 def list_checkpoints(run_dir: str | os.PathLike[str], *, verify: bool = True) -> list[CheckpointInfo]:

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from manifests.io import read_jsonl  # the reader lives with the other file readers; re-exported for trainers
+
 __all__ = ["JsonlWriter", "read_jsonl", "to_jsonable"]
 
 
@@ -68,20 +70,3 @@ class JsonlWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read every complete line; a torn last line (a crash mid-write) is skipped, not an error."""
-    records: list[dict[str, Any]] = []
-    p = Path(path)
-    if not p.exists():
-        return records
-    with open(p, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                break
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records

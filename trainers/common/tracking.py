@@ -10,20 +10,29 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["Tracker", "wandb_mode"]
+if TYPE_CHECKING:  # heavy, imported only when a tracker is built
+    from torch.utils.tensorboard import SummaryWriter
+    from wandb.sdk.wandb_run import Run
+
+__all__ = ["Tracker", "WandbMode", "wandb_mode"]
+
+WandbMode = Literal["online", "offline", "disabled"]
 
 
-def wandb_mode(configured: str | None) -> str:
-    """``WANDB_MODE`` wins over the config; without an API key anything but ``disabled`` becomes ``offline``."""
-    mode = os.environ.get("WANDB_MODE") or configured or "online"
-    if mode not in ("online", "offline", "disabled"):
-        mode = "offline"
+def wandb_mode(configured: str | None) -> WandbMode:
+    """``WANDB_MODE`` wins over the config; without an API key anything but ``disabled`` becomes ``offline``.
+
+    An unknown mode also becomes ``offline``: a typo must never send data anywhere.
+    """
+    requested = os.environ.get("WANDB_MODE") or configured or "online"
+    if requested == "disabled":
+        return "disabled"
     has_key = bool(os.environ.get("WANDB_API_KEY")) or (Path.home() / ".netrc").exists()
-    if mode == "online" and not has_key:
-        mode = "offline"
-    return mode
+    if requested == "online" and has_key:
+        return "online"
+    return "offline"
 
 
 class Tracker:
@@ -40,10 +49,10 @@ class Tracker:
         run_name: str | None = None,
     ):
         self.run_dir = Path(run_dir)
-        self._tb = None
-        self._wandb_run = None
+        self._tb: SummaryWriter | None = None
+        self._wandb_run: Run | None = None
         self.wandb_run_id: str | None = None
-        self.wandb_mode: str | None = None
+        self.wandb_mode: WandbMode | None = None
         self.tensorboard_dir: Path | None = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -65,8 +74,9 @@ class Tracker:
 
         wandb_dir = self.run_dir / "wandb"
         wandb_dir.mkdir(parents=True, exist_ok=True)
-        self._wandb_run = wandb.init(
+        run = wandb.init(
             project=cfg.get("project") or "orch",
+            entity=cfg.get("entity"),
             group=cfg.get("group"),
             job_type=cfg.get("job_type"),
             name=cfg.get("name") or run_name,
@@ -80,7 +90,8 @@ class Tracker:
             settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
             reinit="create_new",
         )
-        self.wandb_run_id = self._wandb_run.id
+        self._wandb_run = run
+        self.wandb_run_id = run.id
 
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
         """Log numeric scalars; non-numeric values are ignored (they belong in metrics.jsonl)."""

@@ -59,8 +59,8 @@ def grid_shape(grid_config: Mapping[str, Any] | None) -> tuple[int, int, int]:
     resolution = float(cfg["resolution"])
     if resolution <= 0:
         raise ValueError(f"grid_config.resolution must be > 0, got {resolution}")
-    rows = int(round(float(cfg["height"]) / resolution))
-    cols = int(round(float(cfg["width"]) / resolution))
+    rows = round(float(cfg["height"]) / resolution)
+    cols = round(float(cfg["width"]) / resolution)
     return (len(cfg["channels"]), rows, cols)
 
 

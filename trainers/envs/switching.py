@@ -77,7 +77,9 @@ class ScenarioSwitchingEnv(gym.Env):
             return scenario
         return self.scenarios[int(self._picker.integers(len(self.scenarios)))]
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if seed is None and self._pending_seed is not None:
             seed, self._pending_seed = self._pending_seed, None
         super().reset(seed=seed)
@@ -91,10 +93,10 @@ class ScenarioSwitchingEnv(gym.Env):
         episode_seed = int(self.np_random.integers(2**31 - 1))
         return self.env.reset(seed=episode_seed, options=options)
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         return self.env.step(action)
 
-    def render(self):
+    def render(self) -> np.ndarray:
         return self.env.render()
 
     def close(self) -> None:

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -39,7 +40,7 @@ class FlattenKeys(gym.ObservationWrapper):
         else:
             self.observation_space = box
 
-    def observation(self, observation):
+    def observation(self, observation: Mapping[str, Any]) -> np.ndarray | dict[str, Any]:
         flat = np.concatenate([np.asarray(observation[k], dtype=np.float32).ravel() for k in self.keys])
         if self._rest:
             return {**{k: observation[k] for k in self._rest}, "observation": flat}

@@ -107,7 +107,9 @@ class CrowdNavEnv(gym.Env):
         self._pending_seed = seed
 
     # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if seed is None and self._pending_seed is not None:
             seed, self._pending_seed = self._pending_seed, None
         super().reset(seed=seed)
@@ -134,7 +136,7 @@ class CrowdNavEnv(gym.Env):
             self._rays = np.repeat(self._ray_state()[None], stack, axis=0)
         return self._get_obs(), self._info()
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         dt = self.settings.sim.time_per_step_in_secs
         before = self._dist_to_waypoint()
         old_pos = self.robot.pos
@@ -166,7 +168,7 @@ class CrowdNavEnv(gym.Env):
             self._rays = np.concatenate([self._rays[1:], self._ray_state()[None]])
         return self._get_obs(), reward, terminated, truncated, self._info()
 
-    def render(self):
+    def render(self) -> np.ndarray:
         from trainers.envs.crowdnav.render import render_frame
 
         return render_frame(self)
