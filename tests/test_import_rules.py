@@ -10,7 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("orchestrator", "trainers", "manifests")
 # Modules of trainers that orchestrator may import: the registry, light specs and light helpers (no torch).
-LIGHT_TRAINER_MODULES = ("trainers.registry", "trainers.envs.contracts")
+# trainers.common.job (TrainJob, a stdlib dataclass) is the contract a launcher or gate hands to a trainer.
+LIGHT_TRAINER_MODULES = ("trainers.registry", "trainers.envs.contracts", "trainers.common.job")
 LIGHT_SUFFIXES = (".spec",)
 
 
