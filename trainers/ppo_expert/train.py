@@ -1,0 +1,421 @@
+"""``train(job)``: the PPO grid expert, run from a resolved configuration into its run directory.
+
+The loop is SB3's ``PPO.learn``; orch adds, through callbacks, evaluation on the resolved schedule, checkpoints with
+the resume state, the metrics stream, tracking and the manifests. ``job.resume`` continues from the newest complete
+checkpoint (model, ``num_timesteps``, schedule position, best tracker, RNG, W&B run id). ``job.dry_run`` builds
+everything, checks the spaces, runs one short rollout and one evaluation episode, and marks the manifests.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from manifests import atomic_write_text, load_run_manifest
+from manifests.provenance import allocated_cpus
+from trainers.common.checkpoints import CheckpointInfo, find_latest_checkpoint, list_checkpoints, save_checkpoint
+from trainers.common.job import TrainJob
+from trainers.common.metrics_stream import JsonlWriter
+from trainers.common.run_record import RunRecorder
+from trainers.common.tracking import Tracker
+from trainers.ppo_expert.callbacks import (
+    CheckpointCallback,
+    EvalLogCallback,
+    EvaluationCallback,
+    MetricsCallback,
+    ProgressCallback,
+    model_bytes,
+)
+from trainers.ppo_expert.envsource import CrowdNavSource, EnvSource, split_scenarios
+from trainers.ppo_expert.evaluation import Evaluator
+from trainers.ppo_expert.manifest import TRAINER_VERSIONS, build_policy_manifest, mark_dry_run, write_policy_manifest
+from trainers.ppo_expert.policies import build_policy_kwargs
+from trainers.ppo_expert.resume import clear_logs, restore_state, sync_best, truncate_logs
+from trainers.ppo_expert.schedule import EvalSchedule, evaluation_steps
+from trainers.ppo_expert.spaces import action_space_json, check_observation_space
+from trainers.ppo_expert.state import BestTracker, TrainerState
+
+__all__ = ["TrainOutcome", "configure_threads", "run_training", "train"]
+
+EVAL_SEED_OFFSET = 1_000_000
+DRY_RUN_STEPS = 16
+PPO_KEYS = (
+    "learning_rate",
+    "n_steps",
+    "batch_size",
+    "n_epochs",
+    "gamma",
+    "gae_lambda",
+    "clip_range",
+    "clip_range_vf",
+    "normalize_advantage",
+    "ent_coef",
+    "vf_coef",
+    "max_grad_norm",
+    "use_sde",
+    "sde_sample_freq",
+    "target_kl",
+)
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What a finished run produced (tests and benchmarks read it; the run directory has it all too)."""
+
+    run_dir: Path
+    num_timesteps: int
+    eval_steps: list[int]
+    final_checkpoint: CheckpointInfo
+    policy_manifest: Path
+    train_wall_sec: float
+
+
+def train(job: TrainJob) -> None:
+    """Registered entry point (``trainers.registry``): train with the embedded crowd-nav simulator."""
+    run_training(job)
+
+
+def run_training(job: TrainJob, *, env_source: EnvSource | None = None, progress_stream: Any = None) -> TrainOutcome:
+    """Train and record; any failure marks run.json failed, leaves a traceback in ``failures/`` and re-raises."""
+    run_dir = Path(job.run_dir)
+    recorder = RunRecorder(run_dir, resolved=dict(job.resolved))
+    try:
+        source = env_source or CrowdNavSource.from_settings(job.settings)
+        return _Run(job, source, recorder, progress_stream).run()
+    except (Exception, KeyboardInterrupt) as exc:
+        _write_failure(run_dir, exc)
+        recorder.mark_failed(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "))
+        raise
+
+
+def _write_failure(run_dir: Path, exc: BaseException) -> None:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    atomic_write_text(run_dir / "failures" / f"{stamp}-ppo_expert.txt", text)
+
+
+def configure_threads(num_envs: int, worker_mode: str, cpus: int | None = None) -> dict[str, int]:
+    """Split the allocated CPUs: one thread per env worker process, the rest to the learner (at least one).
+
+    With DummyVecEnv the envs step in the learner's own thread, between small policy forwards (batch = num_envs)
+    where extra OpenMP threads only spin; half the CPUs is the measured sweet spot there (on 2 shared cores:
+    349 steps/s with 1 torch thread, 139 with 2, on the smoke config).
+    """
+    cpus = cpus or allocated_cpus()
+    learner = max(1, cpus - num_envs) if worker_mode == "subproc" else max(1, cpus // 2)
+    torch.set_num_threads(learner)
+    return {
+        "allocated_cpus": cpus,
+        "torch_threads": learner,
+        "env_workers": num_envs if worker_mode == "subproc" else 0,
+    }
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Env worker processes start with BLAS/OpenMP at one thread each (they inherit the environment)."""
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _monitored(source: EnvSource, scenario_id: str | None, exclude: Sequence[str], seed: int) -> Any:
+    return Monitor(source.make(scenario_id=scenario_id, exclude=exclude, seed=seed))
+
+
+def build_vec_env(
+    source: EnvSource, *, num_envs: int, worker_mode: str, scenario_id: str | None, exclude: Sequence[str], seed: int
+) -> VecEnv:
+    """``num_envs`` monitored envs, env ``i`` seeded ``seed + i``, in worker processes or in this one."""
+    fns: list[Callable[[], gym.Env]] = [
+        functools.partial(_monitored, source, scenario_id, tuple(exclude), seed + i) for i in range(num_envs)
+    ]
+    if worker_mode == "subproc" and num_envs > 1:
+        with _single_threaded_children():
+            vec: VecEnv = SubprocVecEnv(fns)
+    else:
+        vec = DummyVecEnv(fns)
+    vec.seed(seed)
+    return vec
+
+
+def ppo_kwargs(settings: Mapping[str, Any], *, num_envs: int, dry_run: bool) -> dict[str, Any]:
+    """SB3 PPO keyword arguments from ``ppo_hyperparams`` (reference names); a dry run shrinks the rollout."""
+    hyper = {k: v for k, v in dict(settings.get("ppo_hyperparams") or {}).items() if k in PPO_KEYS and v is not None}
+    unknown = sorted(set(dict(settings.get("ppo_hyperparams") or {})) - set(PPO_KEYS))
+    if unknown:
+        raise ValueError(f"ppo_hyperparams has keys SB3 PPO does not take: {unknown} (known: {', '.join(PPO_KEYS)})")
+    if dry_run:
+        hyper["n_steps"] = min(int(hyper.get("n_steps", 2048)), DRY_RUN_STEPS)
+        hyper["batch_size"] = min(int(hyper.get("batch_size", 64)), hyper["n_steps"] * num_envs)
+    return hyper
+
+
+class _Run:
+    """One execution of a run (first start or resume): set up, learn, finish."""
+
+    def __init__(self, job: TrainJob, source: EnvSource, recorder: RunRecorder, progress_stream: Any):
+        self.job = job
+        self.source = source
+        self.recorder = recorder
+        self.progress_stream = progress_stream
+        self.run_dir = Path(job.run_dir)
+        self.settings = job.settings
+        seed = job.resolved.get("seed")
+        self.seed = int(seed if seed is not None else job.resolved["seeds"][0])
+        self.dry_run = bool(job.dry_run)
+
+    def _sizes(self) -> tuple[int, str]:
+        num_envs = int(self.settings.get("num_envs") or 1)
+        worker_mode = str(self.settings.get("worker_mode") or ("subproc" if num_envs > 1 else "dummy"))
+        if self.dry_run:
+            num_envs = min(num_envs, 2)
+        return num_envs, worker_mode
+
+    def run(self) -> TrainOutcome:
+        settings, run_dir = self.settings, self.run_dir
+        num_envs, worker_mode = self._sizes()
+        threads = configure_threads(num_envs, worker_mode)
+        evaluation = dict(settings.get("evaluation") or {})
+        hold_out = [str(s) for s in evaluation.get("hold_out_scenarios") or []]
+        train_ids, eval_ids = split_scenarios(
+            self.source.scenario_ids(), scenario_id=settings.get("scenario_id"), hold_out=hold_out
+        )
+        hyper = ppo_kwargs(settings, num_envs=num_envs, dry_run=self.dry_run)
+        total = int(settings["total_timesteps"])
+        steps = evaluation_steps(settings)
+        episodes = int(evaluation.get("evaluation_episodes") or 10)
+        if self.dry_run:
+            total = int(hyper.get("n_steps", DRY_RUN_STEPS)) * num_envs
+            steps, episodes = [total], 1
+
+        checkpoint = find_latest_checkpoint(run_dir) if self.job.resume else None
+        if self.job.resume and checkpoint is None:
+            clear_logs(run_dir)  # died before its first checkpoint: start over, without the dead attempt's lines
+        if checkpoint is not None and checkpoint.kind == "final" and (run_dir / "policy.json").exists():
+            return self._already_complete(checkpoint, steps)
+        if self.job.resolved.get("deterministic"):
+            torch.use_deterministic_algorithms(True, warn_only=True)
+
+        vec_env = build_vec_env(
+            self.source,
+            num_envs=num_envs,
+            worker_mode=worker_mode,
+            scenario_id=settings.get("scenario_id"),
+            exclude=hold_out,
+            seed=self.seed + (checkpoint.step if checkpoint else 0),
+        )
+        evaluator = Evaluator(
+            lambda sid: self.source.make(scenario_id=sid, exclude=(), seed=self.seed + EVAL_SEED_OFFSET),
+            eval_ids or [None],
+            episodes=episodes,
+            seed=self.seed + EVAL_SEED_OFFSET,
+        )
+        tracker: Tracker | None = None
+        writers: list[JsonlWriter] = []
+        try:
+            signature = self.job.resolved.get("observation_signature")
+            if signature:
+                check_observation_space(vec_env.observation_space, signature)
+            state = TrainerState(best=BestTracker(str(settings.get("best_checkpoint_metric") or "success_rate")))
+            if checkpoint is not None:
+                model = PPO.load(checkpoint.path, env=vec_env, device=str(settings.get("device") or "auto"))
+                state = restore_state(checkpoint)
+                truncate_logs(run_dir, checkpoint)
+                sync_best(run_dir, state, self.recorder)
+            else:
+                model = PPO(
+                    "MultiInputPolicy",
+                    vec_env,
+                    policy_kwargs=build_policy_kwargs(settings),
+                    seed=self.seed,
+                    device=str(settings.get("device") or "auto"),
+                    verbose=0,
+                    **hyper,
+                )
+            model.set_logger(Logger(folder=None, output_formats=[]))
+
+            tracking = dict(settings.get("tracking") or {})
+            previous = load_run_manifest(run_dir, validate=False).tracking.get("wandb_run_id")
+            tracker = Tracker(
+                run_dir,
+                tensorboard=bool(tracking.get("tensorboard", True)),
+                wandb_config=tracking.get("wandb") or {},
+                run_config=dict(self.job.resolved),
+                wandb_run_id=state.wandb_run_id or previous,
+                run_name=run_dir.name,
+            )
+            state.wandb_run_id = tracker.wandb_run_id
+            self.recorder.set_tracking(
+                tensorboard_dir="tensorboard" if tracker.tensorboard_dir else None,
+                wandb_run_id=tracker.wandb_run_id,
+                wandb_mode=tracker.wandb_mode,
+            )
+            self.recorder.mark_running(total_steps=total, versions=TRAINER_VERSIONS)
+            self._record_setup(threads, num_envs, worker_mode, train_ids, eval_ids)
+            if checkpoint is not None:
+                self.recorder.record_progress(checkpoint.step, resumed_from_step=checkpoint.step)
+            if self.dry_run:
+                mark_dry_run(run_dir)
+
+            start = time.perf_counter()
+            offset = state.wall_sec
+
+            def wall_clock() -> float:
+                return offset + time.perf_counter() - start
+
+            metrics_writer = JsonlWriter(run_dir / "metrics.jsonl")
+            episodes_writer = JsonlWriter(run_dir / "episodes.jsonl")
+            writers += [metrics_writer, episodes_writer]
+            schedule = EvalSchedule(steps, state.schedule_index)
+            checkpoints = CheckpointCallback(
+                run_dir, state, self.recorder, total_timesteps=total, wall_clock=wall_clock
+            )
+            evaluation_cb = EvaluationCallback(
+                evaluator, schedule, state, [EvalLogCallback(run_dir, episodes_writer, state, tracker), checkpoints]
+            )
+            metrics_cb = MetricsCallback(
+                metrics_writer,
+                state,
+                total_timesteps=total,
+                wall_clock=wall_clock,
+                tracker=tracker,
+                paused=lambda: (evaluation_cb.eval_wall_sec, evaluation_cb.eval_cpu_sec),
+            )
+            progress_cb = ProgressCallback(
+                total, metrics=metrics_cb, evaluation=evaluation_cb, stream=self.progress_stream
+            )
+            remaining = total - model.num_timesteps
+            learn_start = time.perf_counter()
+            if remaining > 0:
+                model.learn(remaining, callback=[metrics_cb, evaluation_cb, progress_cb], reset_num_timesteps=False)
+            else:
+                evaluation_cb.init_callback(model)
+                evaluation_cb.evaluate_if_due()
+            train_wall = time.perf_counter() - learn_start
+            return self._finish(model, state, vec_env, train_ids, steps, wall_clock, train_wall)
+        finally:
+            for writer in writers:
+                writer.close()
+            if tracker is not None:
+                tracker.close()
+            evaluator.close()
+            vec_env.close()
+
+    def _record_setup(
+        self, threads: Mapping[str, int], num_envs: int, worker_mode: str, train_ids: list[str], eval_ids: list[str]
+    ) -> None:
+        from manifests import update_run_manifest
+
+        def change(m: Any) -> None:
+            m.host = {**m.host, **threads}
+            m.extra["ppo_expert"] = {
+                "num_envs": num_envs,
+                "worker_mode": worker_mode,
+                "training_scenarios": train_ids,
+                "evaluation_scenarios": eval_ids,
+                "dry_run": self.dry_run,
+            }
+
+        update_run_manifest(self.run_dir, change)
+
+    def _convergence_step(self, state: TrainerState) -> int | None:
+        conv = dict(self.settings.get("convergence") or {})
+        if "success_rate" not in conv:
+            return None
+        for row in state.timeline:
+            if row["success_rate"] >= float(conv["success_rate"]) and row["collision_rate"] <= float(
+                conv.get("collision_rate", 1.0)
+            ):
+                return int(row["env_steps"])
+        return None
+
+    def _finish(
+        self,
+        model: PPO,
+        state: TrainerState,
+        vec_env: VecEnv,
+        train_ids: list[str],
+        steps: list[int],
+        wall_clock: Any,
+        train_wall: float,
+    ) -> TrainOutcome:
+        state.wall_sec = wall_clock()
+        data = model_bytes(model)
+        final = save_checkpoint(
+            self.run_dir,
+            "final",
+            lambda p: p.write_bytes(data),
+            step=model.num_timesteps,
+            kind="final",
+            suffix=".zip",
+            metrics=dict(state.timeline[-1]) if state.timeline else {},
+            meta={"trainer_state": state.to_json()},
+        )
+        self.recorder.record_checkpoint(
+            final.path, step=final.step, sha256=final.sha256, kind="final", metrics=final.metrics
+        )
+        policy = self._write_policy(
+            final, state, train_ids, action_space_json(vec_env.action_space), model.num_timesteps
+        )
+        self.recorder.mark_completed(metrics={k: v for k, v in (state.timeline[-1] if state.timeline else {}).items()})
+        return TrainOutcome(
+            self.run_dir,
+            int(model.num_timesteps),
+            [int(r["eval_step"]) for r in state.timeline],
+            final,
+            policy,
+            train_wall,
+        )
+
+    def _write_policy(
+        self, final: CheckpointInfo, state: TrainerState, train_ids: list[str], action: dict[str, Any], executed: int
+    ) -> Path:
+        best = next((c for c in list_checkpoints(self.run_dir) if c.kind == "best"), None)
+        manifest = build_policy_manifest(
+            resolved=self.job.resolved,
+            run_dir=self.run_dir,
+            final=final,
+            best=best,
+            final_summary=state.last_summary,
+            best_summary=state.best.summary,
+            scenario_profile=train_ids,
+            action_space=action,
+            total_timesteps_executed=executed,
+            timesteps_to_convergence=self._convergence_step(state),
+            dry_run=self.dry_run,
+        )
+        path = write_policy_manifest(self.run_dir, manifest, self.run_dir.parent.parent)
+        self.recorder.set_policy_manifest(path.name)
+        return path
+
+    def _already_complete(self, final: CheckpointInfo, steps: list[int]) -> TrainOutcome:
+        """Resume of a run whose final checkpoint exists: nothing to train; make sure the manifests say so."""
+        state = restore_state(final)
+        policy = self.run_dir / "policy.json"
+        self.recorder.mark_completed()
+        return TrainOutcome(self.run_dir, final.step, [int(r["eval_step"]) for r in state.timeline], final, policy, 0.0)
