@@ -29,6 +29,7 @@ from manifests import atomic_write_text, load_run_manifest
 from manifests.provenance import allocated_cpus
 from trainers.common.checkpoints import CheckpointInfo, find_latest_checkpoint, list_checkpoints, save_checkpoint
 from trainers.common.job import TrainJob
+from trainers.common.plots import write_learning_curves
 from trainers.common.metrics_stream import JsonlWriter
 from trainers.common.run_record import RunRecorder
 from trainers.common.tracking import Tracker
@@ -382,6 +383,7 @@ class _Run:
         policy = self._write_policy(
             final, state, train_ids, action_space_json(vec_env.action_space), model.num_timesteps
         )
+        write_learning_curves(self.run_dir, title=str(self.job.resolved.get("name", "")))
         self.recorder.mark_completed(metrics={k: v for k, v in (state.timeline[-1] if state.timeline else {}).items()})
         return TrainOutcome(
             self.run_dir,

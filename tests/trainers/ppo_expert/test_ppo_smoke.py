@@ -81,6 +81,7 @@ def test_smoke_config_runs_end_to_end_with_valid_manifests(smoke_run: tuple[Path
         "final.zip",
     }
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run_dir / "plots" / "learning_curves.png").stat().st_size > 10_000  # the run's own picture
     episode = read_jsonl(run_dir / "episodes.jsonl")[0]
     assert set(episode["metrics"]) == {
         "success_rate",
