@@ -1,0 +1,40 @@
+"""``recon.npz`` from a real agent (read back by ``orch plot``), and the GPU-gate probes' CPU paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainers.dreamerv3 import probes
+from trainers.dreamerv3.agent import ActionSpec, DreamerAgent
+from trainers.dreamerv3.config import DreamerConfig
+from trainers.dreamerv3.recon import save_reconstruction
+
+
+def test_save_reconstruction_writes_real_and_decoded(tmp_path: Path) -> None:
+    cfg = DreamerConfig.from_settings({**probes._SETTINGS, "device": "cpu"})
+    agent = DreamerAgent(probes._OBS, ActionSpec(discrete=True, n=3), cfg.model)
+    replay = probes._filled_replay(torch.device("cpu"), 256, 2, 60, 3)
+    batch = replay.sample(2, 16)
+    agent.train()
+    path = save_reconstruction(agent, batch, tmp_path / "recon.npz", step=60, max_len=12)
+    assert agent.training  # mode restored
+    with np.load(path) as data:
+        assert data["real"].shape == data["decoded"].shape == (12, 8)
+        assert int(data["step"]) == 60
+        np.testing.assert_allclose(data["real"], batch["obs"]["observation"][0, :12].numpy())
+        assert np.isfinite(data["decoded"]).all()
+
+
+def test_replay_pointer_probe_passes_on_cpu() -> None:
+    result = probes.replay_pointers("cpu")
+    assert result["passed"] and result["moved"] == [] and "3 wrap-arounds" in result["reason"]
+
+
+def test_probe_cli_prints_one_json_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    assert probes.main(["replay_pointers", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["passed"] is True

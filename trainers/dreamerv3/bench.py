@@ -1,0 +1,169 @@
+"""Speed benchmark of the DreamerV3 learner (``orch bench dreamerv3`` and ``bench/dreamer_speed.py``).
+
+The reference config R of issue 5: CartPole-v1 state, LayerNorm GRU 512, 32 x 32 latents, 256-unit hidden layers,
+MLPs 2 x 256, batch 16 x 64, horizon 15, train ratio 512, fp32, 2 threads. ``size`` picks a paper size instead.
+Reports env steps/s, replay sampling ms, world-model and actor-critic ms, ms per update, updates/s, FLOPs per update
+(``torch.utils.flop_counter.FlopCounterMode``) and the fraction of a measured matmul peak.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainers.dreamerv3.agent import DreamerAgent
+from trainers.dreamerv3.collector import Collector
+from trainers.dreamerv3.config import DreamerConfig
+from trainers.dreamerv3.envs import action_spec, make_vector_env, obs_shapes
+from trainers.dreamerv3.learner import Learner
+from trainers.dreamerv3.replay import SequenceReplay
+from trainers.dreamerv3.train import pick_device
+
+__all__ = ["REFERENCE_R", "bench_settings", "benchmark", "matmul_peak_gflops"]
+
+REFERENCE_R: dict[str, Any] = {
+    "env": {"id": "CartPole-v1"},
+    "model_size": "S",
+    "model": {"deter": 512, "stoch": 32, "classes": 32, "units": 256, "layers": 2, "hidden": 256},
+    "batch_size": 16,
+    "batch_length": 64,
+    "horizon": 15,
+    "train_ratio": 512,
+    "precision": "fp32",
+    "num_envs": 1,
+    "device": "cpu",
+}
+
+
+def bench_settings(size: str | None = None) -> dict[str, Any]:
+    """R by default; with ``size`` the paper's widths of that size, everything else as R."""
+    settings = {**REFERENCE_R, "model": dict(REFERENCE_R["model"])}
+    if size:
+        settings["model_size"] = size.upper()
+        settings["model"] = {}
+    return settings
+
+
+def matmul_peak_gflops(n: int = 1024, reps: int = 10, clock: Any = time.perf_counter) -> float:
+    """Measured fp32 matmul throughput at the current thread count (best of ``reps``; ``clock`` may be CPU time)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = clock()
+        a @ b
+        best = min(best, max(clock() - t, 1e-9))
+    return 2 * n**3 / best / 1e9
+
+
+def _count_flops(learner: Learner, batch: dict[str, Any]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        learner.train_step(batch)
+    return int(counter.get_total_flops())
+
+
+def benchmark(
+    settings: dict[str, Any] | None = None,
+    *,
+    updates: int = 5,
+    warmup: int = 1,
+    threads: int | None = 2,
+    env_steps: int = 2000,
+    flops: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time ``updates`` learner updates after ``warmup`` ones; returns a JSON-able dict."""
+    if threads:
+        torch.set_num_threads(threads)
+    settings = settings or bench_settings()
+    cfg = DreamerConfig.from_settings(
+        {**settings, "replay_capacity": max(env_steps, 4 * settings.get("batch_length", 64))}
+    )
+    device = pick_device(cfg.device)
+    torch.manual_seed(seed)
+    envs = make_vector_env(cfg.env, cfg.num_envs, seed)
+    shapes, spec = obs_shapes(envs.single_observation_space), action_spec(envs.single_action_space)
+    agent = DreamerAgent(shapes, spec, cfg.model).to(device)
+    learner = Learner(agent, cfg, device=device, seed=seed)
+    replay = SequenceReplay(
+        shapes,
+        spec.n,
+        capacity=cfg.replay_capacity,
+        num_envs=cfg.num_envs,
+        device=device if cfg.replay_on_device else "cpu",
+        seed=seed,
+    )
+    collector = Collector(envs, spec, device, seed)
+    collector.reset(replay)
+    t = time.perf_counter()
+    for _ in range(env_steps // cfg.num_envs):
+        collector.step(collector.choose(None), replay)
+    env_sps = env_steps / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for _ in range(20):
+        replay.sample(cfg.batch_size, cfg.batch_length, device)
+    sample_ms = (time.perf_counter() - t) / 20 * 1000
+    t = time.perf_counter()
+    for _ in range(20):
+        agent.act(
+            {k: torch.as_tensor(v, device=device) for k, v in collector.obs.items()},
+            None,
+            torch.ones(cfg.num_envs, dtype=torch.bool, device=device),
+        )
+    act_ms = (time.perf_counter() - t) / 20 * 1000
+    for _ in range(warmup):
+        learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device))
+    learner.timings = {k: 0.0 for k in learner.timings}
+    t, c = time.perf_counter(), time.process_time()
+    for _ in range(updates):
+        learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device))
+    per_update = (time.perf_counter() - t) / updates
+    cpu_per_update = (time.process_time() - c) / updates  # CPU seconds of this process: robust to a shared machine
+    envs.close()
+    n_params = sum(p.numel() for n, p in agent.named_parameters() if not n.startswith("slow_critic"))
+    result: dict[str, Any] = {
+        "config": {**settings, "model_resolved": dict(vars(cfg.model))},
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "parameters": n_params,
+        "updates_timed": updates,
+        "updates_per_s": 1.0 / per_update,
+        "ms_per_update": per_update * 1000,
+        "cpu_ms_per_update": cpu_per_update * 1000,
+        "updates_per_s_from_cpu_time": torch.get_num_threads() / cpu_per_update,
+        "world_model_ms": learner.timings["world_model"] / updates * 1000,
+        "actor_critic_ms": learner.timings["actor_critic"] / updates * 1000,
+        "replay_sample_ms": sample_ms,
+        "policy_step_ms": act_ms,
+        "env_steps_per_s": env_sps,
+        "train_ratio": cfg.train_ratio,
+        "env_steps_per_s_at_train_ratio": 1.0 / (per_update * cfg.replayed_per_update / cfg.train_ratio),
+    }
+    if flops and device.type == "cpu":
+        total = _count_flops(learner, replay.sample(cfg.batch_size, cfg.batch_length, device))
+        peak = matmul_peak_gflops()
+        result["gflop_per_update"] = total / 1e9
+        result["achieved_gflops"] = total / 1e9 / per_update
+        result["matmul_peak_gflops_measured"] = peak
+        result["fraction_of_measured_peak"] = total / 1e9 / per_update / peak
+    result["load_average"] = list(np.round(_loadavg(), 2))
+    return result
+
+
+def _loadavg() -> tuple[float, float, float]:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return (float("nan"),) * 3
+
+
+def cli_benchmark(*, size: str | None = None, updates: int = 3, threads: int = 2) -> dict[str, Any]:
+    """``orch bench dreamerv3 [--size S]``: R (or a paper size) timed over ``updates`` updates."""
+    return benchmark(bench_settings(size), updates=updates, threads=threads)

@@ -1,0 +1,144 @@
+"""Sequence replay: one ring buffer per environment, uniform sampling of fixed-length windows.
+
+Each stored step is (obs_t, action that led to obs_t, reward_t, is_first_t, is_terminal_t). A sampled window never
+spans two environments or the ring's write head, and the world model resets its state at every ``is_first`` inside a
+window (and starts every window from its initial state), so no sequence carries state across an episode boundary.
+Storage is allocated once for ``capacity`` steps
+(pages are committed as they fill, so resident memory grows with the fill and is bounded by the capacity) and can
+live on the GPU (``replay_on_device``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["SequenceReplay"]
+
+
+class SequenceReplay:
+    """Ring buffers of shape (num_envs, capacity // num_envs, ...) with one shared write position."""
+
+    def __init__(
+        self,
+        obs_shapes: Mapping[str, tuple[int, ...]],
+        action_size: int,
+        *,
+        capacity: int,
+        num_envs: int,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ):
+        self.num_envs = num_envs
+        self.per_env = capacity // num_envs
+        if self.per_env < 2:
+            raise ValueError(f"replay capacity {capacity} too small for {num_envs} envs")
+        self.device = torch.device(device)
+        shape = (num_envs, self.per_env)
+        self.obs = {k: torch.empty(*shape, *s, dtype=torch.float32, device=self.device) for k, s in obs_shapes.items()}
+        self.action = torch.empty(*shape, action_size, dtype=torch.float32, device=self.device)
+        self.reward = torch.empty(*shape, dtype=torch.float32, device=self.device)
+        self.is_first = torch.empty(*shape, dtype=torch.bool, device=self.device)
+        self.is_terminal = torch.empty(*shape, dtype=torch.bool, device=self.device)
+        self.pos = 0
+        self.count = 0
+        self.total_added = 0
+        self.generator = torch.Generator()
+        self.generator.manual_seed(seed + 104729)
+
+    @property
+    def capacity(self) -> int:
+        return self.num_envs * self.per_env
+
+    def __len__(self) -> int:
+        """Steps held (all environments)."""
+        return self.count * self.num_envs
+
+    def add(self, obs: Mapping[str, Any], action: Any, reward: Any, is_first: Any, is_terminal: Any) -> None:
+        """Append one step of every environment (arrays with a leading num_envs axis)."""
+        p = self.pos
+        for k, v in obs.items():
+            self.obs[k][:, p] = torch.as_tensor(np.asarray(v), dtype=torch.float32, device=self.device)
+        self.action[:, p] = torch.as_tensor(np.asarray(action), dtype=torch.float32, device=self.device)
+        self.reward[:, p] = torch.as_tensor(np.asarray(reward), dtype=torch.float32, device=self.device)
+        self.is_first[:, p] = torch.as_tensor(np.asarray(is_first), dtype=torch.bool, device=self.device)
+        self.is_terminal[:, p] = torch.as_tensor(np.asarray(is_terminal), dtype=torch.bool, device=self.device)
+        self.pos = (p + 1) % self.per_env
+        self.count = min(self.count + 1, self.per_env)
+        self.total_added += self.num_envs
+
+    def can_sample(self, length: int) -> bool:
+        return self.count >= length
+
+    def sample_indices(self, batch: int, length: int) -> tuple[Tensor, Tensor]:
+        """Uniform (env, physical start) pairs over every window of ``length`` that fits in stored data."""
+        if not self.can_sample(length):
+            raise ValueError(f"replay holds {self.count} steps per env, fewer than the sequence length {length}")
+        starts_per_env = self.count - length + 1
+        k = torch.randint(0, self.num_envs * starts_per_env, (batch,), generator=self.generator)
+        env = k // starts_per_env
+        oldest = self.pos if self.count == self.per_env else 0
+        start = (oldest + k % starts_per_env) % self.per_env
+        return env, start
+
+    def sample(self, batch: int, length: int, device: torch.device | None = None) -> dict[str, Any]:
+        """A (batch, length) batch: {"obs": {key: ...}, "action", "reward", "is_first", "is_terminal", "index"}."""
+        env, start = self.sample_indices(batch, length)
+        env_d, start_d = env.to(self.device), start.to(self.device)
+        time = (start_d.unsqueeze(1) + torch.arange(length, device=self.device)) % self.per_env
+        e = env_d.unsqueeze(1)
+        out: dict[str, Any] = {
+            "obs": {k: v[e, time] for k, v in self.obs.items()},
+            "action": self.action[e, time],
+            "reward": self.reward[e, time],
+            "is_first": self.is_first[e, time],
+            "is_terminal": self.is_terminal[e, time],
+        }
+        if device is not None and device != self.device:
+            out = _to(out, device)
+        out["index"] = torch.stack([env, start], 1)
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stored steps (only the filled part) plus positions and the sampling RNG.
+
+        A full CPU buffer is handed over as it is (no copy: a checkpoint of a 1e6-step replay must not double the
+        process's memory); a partly filled one is copied down to its filled part so the file stays small.
+        """
+        n = self.count
+
+        def part(t: Tensor) -> Tensor:
+            if n == self.per_env and t.device.type == "cpu":
+                return t
+            return t[:, :n].cpu().clone()
+
+        return {
+            "obs": {k: part(v) for k, v in self.obs.items()},
+            "action": part(self.action),
+            "reward": part(self.reward),
+            "is_first": part(self.is_first),
+            "is_terminal": part(self.is_terminal),
+            "pos": self.pos,
+            "count": self.count,
+            "total_added": self.total_added,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        n = int(state["count"])
+        for k, v in state["obs"].items():
+            self.obs[k][:, :n] = v.to(self.device)
+        for name in ("action", "reward", "is_first", "is_terminal"):
+            getattr(self, name)[:, :n] = state[name].to(self.device)
+        self.pos, self.count, self.total_added = int(state["pos"]), n, int(state["total_added"])
+        self.generator.set_state(state["generator"])
+
+
+def _to(tree: Any, device: torch.device) -> Any:
+    if isinstance(tree, dict):
+        return {k: _to(v, device) for k, v in tree.items()}
+    return tree.to(device, non_blocking=True)
