@@ -8,14 +8,18 @@ Heavy modules are imported inside command bodies so ``orch validate``/``status``
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from orchestrator import __version__
 from orchestrator.errors import OrchError
@@ -72,6 +76,619 @@ ArtifactRootOpt = Annotated[
 
 # ----------------------------------------------------------------------------------------------------- commands
 # Each command group below is kept together; add new commands next to their group.
+
+
+# ------------------------------------------------------------------------------------------------ config
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat warnings (migrations, not-applicable keys) as errors")]
+ResolveOpt = Annotated[bool, typer.Option("--resolve", help="Print the resolved config and observation signature.")]
+
+
+@app.command("validate", rich_help_panel=PANEL_CONFIG)
+def validate_command(
+    configs: ConfigPathsArg,
+    resolve: ResolveOpt = False,
+    json_output: JsonOpt = False,
+    strict: StrictOpt = False,
+    overrides: SetOpt = None,
+) -> None:
+    """Check config files (trainer configs and cluster profiles): exit 0 valid, 2 invalid, 1 internal fault."""
+    from orchestrator.config import check_config
+    from orchestrator.config.report import resolved_tables, validation_document, verdict_line
+
+    reports = [check_config(path, overrides=overrides or (), strict=strict) for path in configs]
+    for warning in (w for r in reports for w in r.warnings):
+        print(f"warning: {warning}", file=sys.stderr)
+    if json_output:
+        import json
+
+        print(json.dumps(validation_document(reports), indent=2, default=str))
+    for report in [] if json_output else reports:
+        for issue in report.issues:
+            print(f"error: {issue.format()}", file=sys.stderr)
+        print(verdict_line(report))
+        if resolve and report.resolved is not None:
+            from orchestrator.console import out_console
+
+            for table in resolved_tables(report.resolved):
+                out_console.print(table)
+    raise typer.Exit(EXIT_OK if all(r.valid for r in reports) else EXIT_USAGE)
+
+
+# ---------------------------------------------------------------------------------------------- validate
+PANEL_VALIDATE = "Validate"
+EXIT_GATE_FAILED = 3  # a gate ran and said no (distinct from 1, a crash, and 2, bad input)
+
+gate_app = typer.Typer(
+    name="gate",
+    help="Validation gates: freeze baselines, compare runs with them, run the CPU and GPU gate suites.",
+    no_args_is_help=True,
+)
+app.add_typer(gate_app, name="gate", rich_help_panel=PANEL_VALIDATE)
+
+RunPathsArg = Annotated[list[Path], typer.Argument(help="Run directories, or sweep folders holding them.")]
+TolOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tol", help="Tolerance override: key=value or metric.key=value (rtol=0.2). Repeatable."),
+]
+BaselinesDirOpt = Annotated[
+    Path | None,
+    typer.Option("--baselines-dir", help="Where baselines live (default: $ORCH_BASELINES_DIR, else baselines/)."),
+]
+
+
+def _print_gate(passed: bool, verdict: str, summary: object, *, quiet: bool) -> None:
+    from orchestrator.console import out_console
+
+    if not quiet:
+        out_console.print_json(json.dumps(summary, default=str))
+    out_console.print(verdict, markup=False, highlight=False)
+    if not passed:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@gate_app.command("baseline")
+def gate_baseline_command(
+    runs: RunPathsArg,
+    name: Annotated[str, typer.Option("--name", help="Baseline name: stored as baselines/NAME.json.")],
+    gate: Annotated[str | None, typer.Option("--gate", help="dreamer_standing_still|dreamer_full|ppo.")] = None,
+    tol: TolOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing baseline (on purpose).")] = False,
+    baselines_dir: BaselinesDirOpt = None,
+) -> None:
+    """Freeze medians of a gate's key metrics over step ranges of RUNS (seeds of one config) as a baseline."""
+    from orchestrator.gate.baseline import create_baseline
+    from orchestrator.gate.profiles import parse_tolerance_overrides
+
+    command = "orch gate baseline " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
+    path, doc = create_baseline(
+        runs, name=name, gate=gate, tolerances=parse_tolerance_overrides(tol), force=force,
+        directory=baselines_dir, command=command,
+    )  # fmt: skip
+    ranges = sum(len(m["ranges"]) for m in doc["metrics"].values())
+    typer.echo(f"baseline {name} ({doc['gate']}, {len(doc['runs'])} run(s), {ranges} step ranges) -> {path}")
+
+
+@gate_app.command("compare")
+def gate_compare_command(
+    runs: RunPathsArg,
+    baseline: Annotated[str, typer.Option("--baseline", help="Baseline name (or path to its JSON).")],
+    tol: TolOpt = None,
+    baselines_dir: BaselinesDirOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
+) -> None:
+    """Check RUNS against a baseline: JSON summary, then one PASS/FAIL line; exit 3 on failure."""
+    from orchestrator.gate.compare import compare_with_baseline
+    from orchestrator.gate.profiles import parse_tolerance_overrides
+
+    result = compare_with_baseline(
+        runs, baseline=baseline, overrides=parse_tolerance_overrides(tol), directory=baselines_dir
+    )
+    _print_gate(result.passed, result.verdict, result.summary, quiet=quiet)
+
+
+WorkdirOpt = Annotated[Path | None, typer.Option("--workdir", help="Keep the gate's runs here (default: a tmp dir).")]
+RecordOpt = Annotated[
+    bool, typer.Option("--record-baseline", help="Store the standing-still run as the baseline (refresh on purpose).")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the PASS/FAIL/SKIP lines.")]
+
+
+def _part_printer(quiet: bool) -> Callable[[Any], None]:
+    def show(part: Any) -> None:
+        from orchestrator.console import out_console
+
+        if not quiet:
+            out_console.print_json(json.dumps(part.to_json(), default=str))
+        out_console.print(part.line, markup=False, highlight=False)
+
+    return show
+
+
+@gate_app.command("cpu")
+def gate_cpu_command(workdir: WorkdirOpt = None, record: RecordOpt = False, quiet: QuietOpt = False) -> None:
+    """Dreamer math + RSSM tests, a 1-2 update CPU train smoke, a deterministic standing-still run vs its baseline."""
+    from orchestrator.gate.gates import run_cpu_gate
+
+    suite = run_cpu_gate(workdir=workdir, record=record, on_part=_part_printer(quiet))
+    typer.echo(suite.verdict.splitlines()[-1])
+    if not suite.passed:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@gate_app.command("gpu")
+def gate_gpu_command(workdir: WorkdirOpt = None, record: RecordOpt = False, quiet: QuietOpt = False) -> None:
+    """CUDA smoke, standing-still and task gates, no device-to-host copies in an update, replay pointer stability."""
+    from orchestrator.gate.gates import run_gpu_gate
+
+    suite = run_gpu_gate(workdir=workdir, record=record, on_part=_part_printer(quiet))
+    typer.echo(suite.verdict.splitlines()[-1])
+    if not suite.passed:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command("plot", rich_help_panel=PANEL_VALIDATE)
+def plot_command(
+    runs: RunPathsArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric to draw. Repeatable.")] = None,
+    x: Annotated[str, typer.Option("--x", help="x axis: env_steps or wall_time.")] = "env_steps",
+) -> None:
+    """Learning curves (seeds as mean and 95% band, configs overlaid); Dreamer runs add world-model panels."""
+    from orchestrator.plots import plot_runs
+
+    result = plot_runs(runs, out=out, metrics=metric, x_axis=x)
+    for path in result.files:
+        typer.echo(f"wrote {path}")
+    if result.skipped:
+        typer.echo(f"no data to draw for: {', '.join(result.skipped)}", err=True)
+
+
+# ----------------------------------------------------------------------------------------------- archive
+# `orch archive RUN...` is short for `orch archive create RUN...`: _ArchiveGroup inserts "create" when the first
+# argument is not a subcommand name (a run named like a subcommand needs the explicit `create`).
+EXIT_ARCHIVE_BAD = 3  # verify ran and found a damaged or tampered archive (2 stays "bad input")
+
+
+class _ArchiveGroup(typer.core.TyperGroup):
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+archive_app = typer.Typer(
+    name="archive",
+    cls=_ArchiveGroup,
+    help="Checksummed .tar.zst archives of runs: create (orch archive RUN... --dest DIR), verify, restore, list.",
+    no_args_is_help=True,
+)
+app.add_typer(archive_app, name="archive", rich_help_panel=PANEL_ARCHIVE)
+
+
+class CheckpointsChoice(StrEnum):
+    all = "all"
+    best = "best"
+    final = "final"
+    none = "none"
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
+@archive_app.command("create")
+def archive_create_command(
+    runs: Annotated[list[str], typer.Argument(help="Run directories, run ids, sweep folders or sweep ids.")],
+    dest: Annotated[Path, typer.Option("--dest", help="Folder to write <run_id>.tar.zst and its manifest into.")],
+    checkpoints: Annotated[
+        CheckpointsChoice, typer.Option("--checkpoints", help="Which checkpoints to take (with their sidecars).")
+    ] = CheckpointsChoice.all,
+    include_wandb: Annotated[bool, typer.Option("--include-wandb", help="Also archive wandb/.")] = False,
+    level: Annotated[int, typer.Option("--level", min=1, max=22, help="zstd compression level.")] = 3,
+    allow_running: Annotated[
+        bool, typer.Option("--allow-running", help="Archive running runs too (only complete checkpoints).")
+    ] = False,
+    artifact_root: ArtifactRootOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write one checksummed .tar.zst per run (or per run of a sweep), a manifest beside it; record it in run.json."""
+    from orchestrator.archive import ArchiveOptions, archive_runs, default_artifact_root, resolve_targets
+    from orchestrator.console import ByteProgress, err_console, out_console
+
+    run_dirs = resolve_targets(runs, default_artifact_root(artifact_root))
+    options = ArchiveOptions(
+        dest=dest, checkpoints=checkpoints.value, include_wandb=include_wandb, level=level, allow_running=allow_running
+    )
+    results = archive_runs(run_dirs, options, ByteProgress())
+    for r in results:
+        for warning in r.warnings + r.notes:
+            err_console.print(f"warning: {warning}", markup=False, highlight=False)
+    if json_out:
+        out_console.print_json(data=[r.to_json() for r in results])
+        return
+    for r in results:
+        ratio = f"{_human(r.total_size)} -> {_human(r.size)}"
+        left = f", {len(r.left_out)} left out (see {r.manifest_path.name})" if r.left_out else ""
+        typer.echo(f"archived {r.run_id} -> {r.archive} ({r.files} files, {ratio}, {r.seconds:.1f} s{left})")
+
+
+@archive_app.command("verify")
+def archive_verify_command(
+    archives: Annotated[list[Path], typer.Argument(help="Archive files (.tar.zst).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Recompute every checksum; report missing, changed and extra files. Exit 3 when any archive is damaged."""
+    from orchestrator.archive import verify_archive
+    from orchestrator.console import ByteProgress, err_console, out_console
+
+    reports = [verify_archive(a, ByteProgress()) for a in archives]
+    if json_out:
+        out_console.print_json(data=[r.to_json() for r in reports])
+    for r in reports:
+        if r.ok and not json_out:
+            typer.echo(f"ok {r.archive} ({r.run_id}, {r.files} files)")
+        for line in r.lines():
+            err_console.print(f"error: {line}", markup=False, highlight=False)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(EXIT_ARCHIVE_BAD)
+
+
+@archive_app.command("restore")
+def archive_restore_command(
+    archive: Annotated[Path, typer.Argument(help="Archive file (.tar.zst).")],
+    into: Annotated[Path, typer.Option("--into", help="Folder to restore into: the run becomes INTO/<run_id>/.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder of that name.")] = False,
+) -> None:
+    """Unpack an archive safely, checking every checksum; the run appears only when all of it verifies."""
+    from orchestrator.archive import restore_archive
+    from orchestrator.console import ByteProgress
+
+    result = restore_archive(archive, into, force=force, progress=ByteProgress())
+    verb = "replaced" if result.replaced else "restored"
+    typer.echo(f"{verb} {result.run_id} -> {result.target} ({result.files} files, {_human(result.total_size)})")
+
+
+@archive_app.command("list")
+def archive_list_command(
+    folder: Annotated[Path, typer.Argument(help="Folder holding archives (an --dest of orch archive).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Run id, trainer, status, best metric, size and date of every archive in FOLDER."""
+    from orchestrator.archive import list_archives
+    from orchestrator.console import make_table, out_console
+
+    rows = list_archives(folder)
+    if json_out:
+        out_console.print_json(data=[r.to_json() for r in rows])
+        return
+    table = make_table("run id", "trainer", "status", "best metric", "size", "date", "archive")
+    for r in rows:
+        name = r.archive.name + (f" ({r.problem})" if r.problem else "")
+        date = r.created_at[:16].replace("T", " ")
+        table.add_row(r.run_id, r.trainer, r.status, r.best_metric, _human(r.size), date, name)
+    out_console.print(table)
+
+
+# ----------------------------------------------------------------------------------------------- environment
+env_app = typer.Typer(
+    name="env", help="Look at and check scenario matrices of the embedded simulator.", no_args_is_help=True
+)
+app.add_typer(env_app, name="env", rich_help_panel=PANEL_ENV)
+EXIT_ENV_CHECK_FAILED = 3  # env check ran and a scenario failed (2 stays "bad input": an unreadable matrix)
+ScenarioFileArg = Annotated[Path, typer.Argument(help="A scenario matrix YAML (Robot SF format).", show_default=False)]
+
+
+@env_app.command("check")
+def env_check_command(
+    scenario_file: ScenarioFileArg,
+    steps: Annotated[int, typer.Option("--steps", help="Random-action steps per scenario.")] = 200,
+    contract: Annotated[str, typer.Option("--contract", help="socnav_grid or drive_state_rays.")] = "socnav_grid",
+    json_out: JsonOpt = False,
+) -> None:
+    """Run every scenario with random actions: loaded, steps/s, space == contract, episodes, collisions."""
+    from orchestrator.console import make_table, out_console
+    from orchestrator.envtools import check_scenarios
+
+    results = check_scenarios(scenario_file, steps=steps, contract=contract)
+    if json_out:
+        out_console.print_json(data={"ok": all(r.ok for r in results), "scenarios": [r.to_json() for r in results]})
+    else:
+        table = make_table("scenario", "ok", "peds", "steps/s", "space", "episodes", "collisions", "error")
+        for r in results:
+            row = (r.scenario, "yes" if r.ok else "NO", str(r.pedestrians), f"{r.steps_per_s:.0f}")
+            table.add_row(*row, "ok" if r.space_ok else "MISMATCH", str(r.episodes), str(r.collisions), r.error)
+        out_console.print(table)
+    if not all(r.ok for r in results):
+        raise typer.Exit(EXIT_ENV_CHECK_FAILED)
+
+
+@env_app.command("preview")
+def env_preview_command(
+    scenario_file: ScenarioFileArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
+    scenario: Annotated[str | None, typer.Option("--scenario", help="Scenario name (default: the first).")] = None,
+) -> None:
+    """Draw a scenario's map, routes, pedestrians and robot beside the robot's occupancy grid."""
+    from orchestrator.envtools import preview
+
+    typer.echo(f"wrote {preview(scenario_file, out, scenario=scenario)}")
+
+
+# ------------------------------------------------------------------------------------------------ run / submit
+EXIT_RUN_FAILED = 3  # a run (orch run) or a waited-for submission (orch submit --wait) ended failed or cancelled
+
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option("--cluster", "-c", help="Cluster profile name or YAML path (default: local). See docs/launch.md."),
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would run; queue and write nothing real.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Run this seed (default: the config's first seed).")]
+
+
+def _artifact_root(path: Path | None) -> Path:
+    from orchestrator.launch.rundir import artifact_root
+
+    return artifact_root(path)
+
+
+@app.command("run", rich_help_panel=PANEL_RUN)
+def run_command(
+    config: Annotated[Path | None, typer.Argument(help="Config YAML.", show_default=False)] = None,
+    overrides: SetOpt = None,
+    seed: SeedOpt = None,
+    artifact_root: ArtifactRootOpt = None,
+    dry_run: DryRunOpt = False,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue this run directory from its newest checkpoint.")
+    ] = None,
+    strict: StrictOpt = False,
+) -> None:
+    """Run one config here, in the foreground (exit 0 completed, 3 failed); --resume RUN_DIR continues a run."""
+    from orchestrator.launch.submit import resume_run, run_one
+
+    if (config is None) == (resume is None):
+        raise typer.BadParameter("give a CONFIG to run, or --resume RUN_DIR (not both)")
+    if resume is not None:
+        outcome = resume_run(resume)
+    else:
+        outcome = run_one(config, overrides=overrides or (), seed=seed, root=artifact_root, dry_run=dry_run,
+                          strict=strict)  # fmt: skip
+    note = " (dry run, temporary artifact root)" if outcome.dry_run else ""
+    typer.echo(f"run {outcome.run_id}: {outcome.status}{note} -> {outcome.run_dir}")
+    if outcome.status != "completed":
+        typer.echo(f"error: {outcome.error or 'the run did not complete'}", err=True)
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@app.command("submit", rich_help_panel=PANEL_RUN)
+def submit_command(
+    configs: ConfigPathsArg,
+    cluster: ClusterOpt = None,
+    overrides: SetOpt = None,
+    grid: Annotated[
+        list[str] | None, typer.Option("--grid", help="Sweep a key: --grid key.path=v1,v2 (repeatable: product).")
+    ] = None,
+    sweep: Annotated[Path | None, typer.Option("--sweep", help="YAML with grid: and/or points: to sweep.")] = None,
+    dry_run: DryRunOpt = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until every run ended; exit 3 if any did not complete.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Submit again runs identical to earlier ones.")] = False,
+    artifact_root: ArtifactRootOpt = None,
+    json_output: JsonOpt = False,
+    strict: StrictOpt = False,
+) -> None:
+    """Queue every config x seed x grid point as one job array (local processes or a Slurm cluster)."""
+    from orchestrator.launch.submit import submit
+    from orchestrator.views import submit_table
+
+    result = submit(configs, cluster=cluster, overrides=overrides or (), grid=grid or (), sweep_file=sweep,
+                    dry_run=dry_run, force=force, root=artifact_root, strict=strict)  # fmt: skip
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if json_output:
+        typer.echo(json.dumps(result.to_json(), indent=2, default=str))
+    elif dry_run:
+        typer.echo(result.script or "")
+        typer.echo(json.dumps(result.resolved, indent=2, default=str))
+        typer.echo(f"dry run: {len(result.runs)} run(s) in {max(result.arrays, 1)} job(s)/array(s), nothing queued")
+    else:
+        _print_wide(submit_table(result))
+        typer.echo(f"submitted {len(result.runs)} run(s) as sweep {result.sweep_id} on {result.cluster}")
+        for line in result.next_commands():
+            typer.echo(f"  next: {line}")
+    if wait and not dry_run:
+        _wait_and_exit(result.artifact_root, result.sweep_id)
+
+
+def _wait_and_exit(root: Path, sweep_id: str) -> None:
+    from orchestrator.status import wait_for
+
+    def show(report: Any) -> None:
+        counts: dict[str, int] = {}
+        for row in report.runs:
+            counts[row.status] = counts.get(row.status, 0) + 1
+        typer.echo("waiting: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), err=True)
+
+    report = wait_for(root, sweep_id, on_update=show)
+    if any(r.status != "completed" for r in report.runs):
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+# ------------------------------------------------------------------------------------------------ inspect runs
+RunRefArg = Annotated[str, typer.Argument(help="Run id (or unique prefix), run directory, or sweep id.")]
+
+
+@app.command("status", rich_help_panel=PANEL_INSPECT)
+def status_command(
+    target: Annotated[str | None, typer.Argument(help="Run or sweep (default: the newest submission).")] = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Every run under the artifact root.")] = False,
+    state: Annotated[
+        list[str] | None, typer.Option("--state", help="Only runs in this state (repeatable; 'stalled' too).")
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh a live table until Ctrl-C.")] = False,
+    json_output: JsonOpt = False,
+    stall_after: Annotated[
+        float, typer.Option("--stall-after", help="Minutes without progress before STALLED (at least).")
+    ] = 10.0,
+    stall_factor: Annotated[
+        float, typer.Option("--stall-factor", help="...or this many median progress intervals, if longer.")
+    ] = 3.0,
+    metric: Annotated[str | None, typer.Option("--metric", help="Metric to show (default: picked per run).")] = None,
+    artifact_root: ArtifactRootOpt = None,
+) -> None:
+    """A row per run: state (STALLED too), job, progress, rate, ETA, latest metric; seeds grouped. Exit 0, 2 bad run."""
+    from orchestrator.status import StallPolicy, collect_status
+
+    root = _artifact_root(artifact_root)
+    policy = StallPolicy(factor=stall_factor, min_s=stall_after * 60)
+
+    def report() -> Any:
+        return collect_status(root, target, all_runs=all_runs, states=state or (), stall=policy, metric=metric)
+
+    if json_output:
+        typer.echo(json.dumps(report().to_json(), indent=2, default=str))
+    elif watch:
+        _watch_status(report)
+    else:
+        _print_status(report())
+
+
+def _print_wide(renderable: Any) -> None:
+    """Full width on a terminal; wide when piped, so that ids are never cut in logs and scripts."""
+    from rich.console import Console
+
+    from orchestrator.console import out_console
+
+    console = out_console if out_console.is_terminal else Console(width=max(out_console.width, 240), soft_wrap=True)
+    console.print(renderable)
+
+
+def _status_renderables(report: Any) -> list[Any]:
+    from orchestrator.views import groups_table, status_table
+
+    parts: list[Any] = [status_table(report)]
+    groups = groups_table(report)
+    if groups is not None:
+        parts.append(groups)
+    if not report.runs:
+        parts.append(f"no runs under {report.artifact_root} match")
+    return parts
+
+
+def _print_status(report: Any) -> None:
+    from orchestrator.console import err_console
+
+    for message in report.messages:
+        err_console.print(f"warning: {message}", markup=False, highlight=False)
+    for part in _status_renderables(report):
+        _print_wide(part)
+
+
+def _watch_status(make_report: Callable[[], Any], interval_s: float = 2.0) -> None:
+    import time
+
+    from rich.console import Group
+    from rich.live import Live
+
+    from orchestrator.console import out_console
+
+    def frame() -> Any:
+        report = make_report()
+        notes = [f"[yellow]warning: {m}[/]" for m in report.messages]
+        return Group(*_status_renderables(report), *notes, f"[dim]refreshing every {interval_s:.0f}s; Ctrl-C stops[/]")
+
+    with Live(frame(), console=out_console, auto_refresh=False) as live:
+        try:
+            while True:
+                time.sleep(interval_s)
+                live.update(frame(), refresh=True)
+        except KeyboardInterrupt:  # the way out of --watch: not an error
+            return
+
+
+@app.command("logs", rich_help_panel=PANEL_INSPECT)
+def logs_command(
+    run: RunRefArg,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing as the run writes, until it ends.")
+    ] = False,
+    stderr: Annotated[bool, typer.Option("--stderr", help="Show the error stream instead of the output.")] = False,
+    attempt: Annotated[int | None, typer.Option("--attempt", help="Attempt K (1 = first; default: latest).")] = None,
+    artifact_root: ArtifactRootOpt = None,
+) -> None:
+    """Print a run's output (per attempt; requeues start a new attempt). Exit 0, 2 unknown run or attempt."""
+    from orchestrator.logs import follow_log, locate_log, read_log
+
+    source = locate_log(_artifact_root(artifact_root), run, stderr=stderr, attempt=attempt)
+    origin = "scheduler log" if source.from_scheduler else f"attempt {source.attempt} of {max(source.attempts, 1)}"
+    typer.echo(f"==> {source.path} ({origin}) <==", err=True)
+    if not follow:
+        sys.stdout.write(read_log(source))
+        return
+    for chunk in follow_log(source, follow_attempts=attempt is None):
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+
+@app.command("cancel", rich_help_panel=PANEL_RUN)
+def cancel_command(
+    target: RunRefArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (only a terminal is asked anyway).")] = False,
+    artifact_root: ArtifactRootOpt = None,
+) -> None:
+    """Stop a run or every run of a sweep and mark them cancelled. Exit 0 done, 1 declined, 2 unknown run."""
+    from orchestrator.cancel import cancel_runs, plan_cancel
+
+    targets, ended = plan_cancel(_artifact_root(artifact_root), target)
+    if not targets:
+        typer.echo(f"nothing to cancel: {len(ended)} run(s) already ended")
+        return
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"cancel {len(targets)} run(s) ({', '.join(t.run_id for t in targets[:3])}...)?", abort=True)
+    result = cancel_runs(targets)
+    for error in result.errors:
+        typer.echo(f"warning: {error}", err=True)
+    typer.echo(f"cancelled {len(result.cancelled)} run(s); {len(ended)} had already ended")
+
+
+# ------------------------------------------------------------------------------------------------ eval / bench
+@app.command("eval", rich_help_panel=PANEL_INSPECT)
+def eval_command(
+    run: RunRefArg,
+    episodes: Annotated[int, typer.Option("--episodes", "-n", help="Episodes to play.")] = 10,
+    stochastic: Annotated[bool, typer.Option("--stochastic", help="Sample actions, not the greedy mode.")] = False,
+    json_out: JsonOpt = False,
+    artifact_root: ArtifactRootOpt = None,
+) -> None:
+    """Play a trained run's policy; write eval/<time>/trajectories.jsonl and summary.json. Exit 0, 2 bad run."""
+    from orchestrator.evaluation import evaluate_run
+
+    summary = evaluate_run(_artifact_root(artifact_root), run, episodes=episodes, stochastic=stochastic)
+    if json_out:
+        typer.echo(json.dumps(summary))
+        return
+    ret = summary["episode_return"]
+    where = f"{summary['checkpoint_kind']} checkpoint, step {summary['checkpoint_step']}"
+    typer.echo(f"{summary['episodes']} episodes ({where}): return mean {ret['mean']:.3f}, median {ret['median']:.3f}")
+    typer.echo(f"trajectories: {summary['trajectories']}\nsummary: {summary['summary']}")
+
+
+@app.command("bench", rich_help_panel=PANEL_INSPECT)
+def bench_command(
+    trainer: Annotated[str, typer.Argument(help="Trainer to benchmark (dreamerv3).")],
+    size: Annotated[str | None, typer.Option("--size", help="Paper model size XS|S|M|L|XL (default: R).")] = None,
+    updates: Annotated[int, typer.Option("--updates", help="Timed updates.")] = 3,
+    threads: Annotated[int, typer.Option("--threads", help="torch threads.")] = 2,
+) -> None:
+    """Time the learner: prints ONE JSON object (env steps/s, updates/s, replay, world-model, actor-critic ms)."""
+    from orchestrator.evaluation import bench_trainer
+
+    typer.echo(json.dumps(bench_trainer(trainer, size=size, updates=updates, threads=threads)))
 
 
 # ------------------------------------------------------------------------------------------------ entry point
