@@ -84,3 +84,17 @@ def test_gpu_suite_plumbing_on_the_cpu(tmp_path: Path) -> None:
     assert (baselines / f"{GPU_BASELINE}.json").is_file()
     assert "no baseline 'gpu_task'" in suite.parts[2].reason
     assert suite.parts[3].summary["sync_ops"], "the CPU profile should name the ops that sync"
+
+
+def test_cpu_gate_passes_against_the_committed_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """CI runs the CPU gate exactly as a person would: ``orch gate cpu`` against ``baselines/cpu_standing_still.json``.
+
+    A change that moves the world model's reconstruction or KL by more than the tolerance fails here; refresh the
+    baseline on purpose with ``orch gate cpu --record-baseline`` (docs/validation.md)."""
+    pytest.importorskip("trainers.dreamerv3.train", reason="the Dreamer trainer is not importable here")
+    from orchestrator.cli import main
+
+    code = main(["gate", "cpu", "--workdir", str(tmp_path / "work")])
+    out = capsys.readouterr().out
+    assert code == 0, out[-3000:]
+    assert "PASS gate cpu: 3 passed, 0 failed" in out
