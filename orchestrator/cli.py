@@ -68,9 +68,7 @@ SetOpt = Annotated[
 ]
 ArtifactRootOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--artifact-root", help="Where run directories live (default: $ORCH_ARTIFACT_ROOT, else ./output)."
-    ),
+    typer.Option("--artifact-root", help="Where run directories live (default: $ORCH_ARTIFACT_ROOT, else ./output)."),
 ]
 
 
@@ -114,310 +112,6 @@ def validate_command(
     raise typer.Exit(EXIT_OK if all(r.valid for r in reports) else EXIT_USAGE)
 
 
-# ---------------------------------------------------------------------------------------------- validate
-PANEL_VALIDATE = "Validate"
-EXIT_GATE_FAILED = 3  # a gate ran and said no (distinct from 1, a crash, and 2, bad input)
-
-gate_app = typer.Typer(
-    name="gate",
-    help="Validation gates: freeze baselines, compare runs with them, run the CPU and GPU gate suites.",
-    no_args_is_help=True,
-)
-app.add_typer(gate_app, name="gate", rich_help_panel=PANEL_VALIDATE)
-
-RunPathsArg = Annotated[list[Path], typer.Argument(help="Run directories, or sweep folders holding them.")]
-TolOpt = Annotated[
-    list[str] | None,
-    typer.Option("--tol", help="Tolerance override: key=value or metric.key=value (rtol=0.2). Repeatable."),
-]
-BaselinesDirOpt = Annotated[
-    Path | None,
-    typer.Option("--baselines-dir", help="Where baselines live (default: $ORCH_BASELINES_DIR, else baselines/)."),
-]
-
-
-def _print_gate(passed: bool, verdict: str, summary: object, *, quiet: bool) -> None:
-    from orchestrator.console import out_console
-
-    if not quiet:
-        out_console.print_json(json.dumps(summary, default=str))
-    out_console.print(verdict, markup=False, highlight=False)
-    if not passed:
-        raise typer.Exit(EXIT_GATE_FAILED)
-
-
-@gate_app.command("baseline")
-def gate_baseline_command(
-    runs: RunPathsArg,
-    name: Annotated[str, typer.Option("--name", help="Baseline name: stored as baselines/NAME.json.")],
-    gate: Annotated[str | None, typer.Option("--gate", help="dreamer_standing_still|dreamer_full|ppo.")] = None,
-    tol: TolOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing baseline (on purpose).")] = False,
-    baselines_dir: BaselinesDirOpt = None,
-) -> None:
-    """Freeze medians of a gate's key metrics over step ranges of RUNS (seeds of one config) as a baseline."""
-    from orchestrator.gate.baseline import create_baseline
-    from orchestrator.gate.profiles import parse_tolerance_overrides
-
-    command = "orch gate baseline " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
-    path, doc = create_baseline(
-        runs, name=name, gate=gate, tolerances=parse_tolerance_overrides(tol), force=force,
-        directory=baselines_dir, command=command,
-    )  # fmt: skip
-    ranges = sum(len(m["ranges"]) for m in doc["metrics"].values())
-    typer.echo(f"baseline {name} ({doc['gate']}, {len(doc['runs'])} run(s), {ranges} step ranges) -> {path}")
-
-
-@gate_app.command("compare")
-def gate_compare_command(
-    runs: RunPathsArg,
-    baseline: Annotated[str, typer.Option("--baseline", help="Baseline name (or path to its JSON).")],
-    tol: TolOpt = None,
-    baselines_dir: BaselinesDirOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
-) -> None:
-    """Check RUNS against a baseline: JSON summary, then one PASS/FAIL line; exit 3 on failure."""
-    from orchestrator.gate.compare import compare_with_baseline
-    from orchestrator.gate.profiles import parse_tolerance_overrides
-
-    result = compare_with_baseline(
-        runs, baseline=baseline, overrides=parse_tolerance_overrides(tol), directory=baselines_dir
-    )
-    _print_gate(result.passed, result.verdict, result.summary, quiet=quiet)
-
-
-WorkdirOpt = Annotated[Path | None, typer.Option("--workdir", help="Keep the gate's runs here (default: a tmp dir).")]
-RecordOpt = Annotated[
-    bool, typer.Option("--record-baseline", help="Store the standing-still run as the baseline (refresh on purpose).")
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the PASS/FAIL/SKIP lines.")]
-
-
-def _part_printer(quiet: bool) -> Callable[[Any], None]:
-    def show(part: Any) -> None:
-        from orchestrator.console import out_console
-
-        if not quiet:
-            out_console.print_json(json.dumps(part.to_json(), default=str))
-        out_console.print(part.line, markup=False, highlight=False)
-
-    return show
-
-
-@gate_app.command("cpu")
-def gate_cpu_command(workdir: WorkdirOpt = None, record: RecordOpt = False, quiet: QuietOpt = False) -> None:
-    """Dreamer math + RSSM tests, a 1-2 update CPU train smoke, a deterministic standing-still run vs its baseline."""
-    from orchestrator.gate.gates import run_cpu_gate
-
-    suite = run_cpu_gate(workdir=workdir, record=record, on_part=_part_printer(quiet))
-    typer.echo(suite.verdict.splitlines()[-1])
-    if not suite.passed:
-        raise typer.Exit(EXIT_GATE_FAILED)
-
-
-@gate_app.command("gpu")
-def gate_gpu_command(workdir: WorkdirOpt = None, record: RecordOpt = False, quiet: QuietOpt = False) -> None:
-    """CUDA smoke, standing-still and task gates, no device-to-host copies in an update, replay pointer stability."""
-    from orchestrator.gate.gates import run_gpu_gate
-
-    suite = run_gpu_gate(workdir=workdir, record=record, on_part=_part_printer(quiet))
-    typer.echo(suite.verdict.splitlines()[-1])
-    if not suite.passed:
-        raise typer.Exit(EXIT_GATE_FAILED)
-
-
-@app.command("plot", rich_help_panel=PANEL_VALIDATE)
-def plot_command(
-    runs: RunPathsArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric to draw. Repeatable.")] = None,
-    x: Annotated[str, typer.Option("--x", help="x axis: env_steps or wall_time.")] = "env_steps",
-) -> None:
-    """Learning curves (seeds as mean and 95% band, configs overlaid); Dreamer runs add world-model panels."""
-    from orchestrator.plots import plot_runs
-
-    result = plot_runs(runs, out=out, metrics=metric, x_axis=x)
-    for path in result.files:
-        typer.echo(f"wrote {path}")
-    if result.skipped:
-        typer.echo(f"no data to draw for: {', '.join(result.skipped)}", err=True)
-
-
-# ----------------------------------------------------------------------------------------------- archive
-# `orch archive RUN...` is short for `orch archive create RUN...`: _ArchiveGroup inserts "create" when the first
-# argument is not a subcommand name (a run named like a subcommand needs the explicit `create`).
-EXIT_ARCHIVE_BAD = 3  # verify ran and found a damaged or tampered archive (2 stays "bad input")
-
-
-class _ArchiveGroup(typer.core.TyperGroup):
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["create", *args]
-        return super().parse_args(ctx, args)
-
-
-archive_app = typer.Typer(
-    name="archive",
-    cls=_ArchiveGroup,
-    help="Checksummed .tar.zst archives of runs: create (orch archive RUN... --dest DIR), verify, restore, list.",
-    no_args_is_help=True,
-)
-app.add_typer(archive_app, name="archive", rich_help_panel=PANEL_ARCHIVE)
-
-
-class CheckpointsChoice(StrEnum):
-    all = "all"
-    best = "best"
-    final = "final"
-    none = "none"
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"  # pragma: no cover
-
-
-@archive_app.command("create")
-def archive_create_command(
-    runs: Annotated[list[str], typer.Argument(help="Run directories, run ids, sweep folders or sweep ids.")],
-    dest: Annotated[Path, typer.Option("--dest", help="Folder to write <run_id>.tar.zst and its manifest into.")],
-    checkpoints: Annotated[
-        CheckpointsChoice, typer.Option("--checkpoints", help="Which checkpoints to take (with their sidecars).")
-    ] = CheckpointsChoice.all,
-    include_wandb: Annotated[bool, typer.Option("--include-wandb", help="Also archive wandb/.")] = False,
-    level: Annotated[int, typer.Option("--level", min=1, max=22, help="zstd compression level.")] = 3,
-    allow_running: Annotated[
-        bool, typer.Option("--allow-running", help="Archive running runs too (only complete checkpoints).")
-    ] = False,
-    artifact_root: ArtifactRootOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Write one checksummed .tar.zst per run (or per run of a sweep), a manifest beside it; record it in run.json."""
-    from orchestrator.archive import ArchiveOptions, archive_runs, default_artifact_root, resolve_targets
-    from orchestrator.console import ByteProgress, err_console, out_console
-
-    run_dirs = resolve_targets(runs, default_artifact_root(artifact_root))
-    options = ArchiveOptions(
-        dest=dest, checkpoints=checkpoints.value, include_wandb=include_wandb, level=level, allow_running=allow_running
-    )
-    results = archive_runs(run_dirs, options, ByteProgress())
-    for r in results:
-        for warning in r.warnings + r.notes:
-            err_console.print(f"warning: {warning}", markup=False, highlight=False)
-    if json_out:
-        out_console.print_json(data=[r.to_json() for r in results])
-        return
-    for r in results:
-        ratio = f"{_human(r.total_size)} -> {_human(r.size)}"
-        left = f", {len(r.left_out)} left out (see {r.manifest_path.name})" if r.left_out else ""
-        typer.echo(f"archived {r.run_id} -> {r.archive} ({r.files} files, {ratio}, {r.seconds:.1f} s{left})")
-
-
-@archive_app.command("verify")
-def archive_verify_command(
-    archives: Annotated[list[Path], typer.Argument(help="Archive files (.tar.zst).")],
-    json_out: JsonOpt = False,
-) -> None:
-    """Recompute every checksum; report missing, changed and extra files. Exit 3 when any archive is damaged."""
-    from orchestrator.archive import verify_archive
-    from orchestrator.console import ByteProgress, err_console, out_console
-
-    reports = [verify_archive(a, ByteProgress()) for a in archives]
-    if json_out:
-        out_console.print_json(data=[r.to_json() for r in reports])
-    for r in reports:
-        if r.ok and not json_out:
-            typer.echo(f"ok {r.archive} ({r.run_id}, {r.files} files)")
-        for line in r.lines():
-            err_console.print(f"error: {line}", markup=False, highlight=False)
-    if not all(r.ok for r in reports):
-        raise typer.Exit(EXIT_ARCHIVE_BAD)
-
-
-@archive_app.command("restore")
-def archive_restore_command(
-    archive: Annotated[Path, typer.Argument(help="Archive file (.tar.zst).")],
-    into: Annotated[Path, typer.Option("--into", help="Folder to restore into: the run becomes INTO/<run_id>/.")],
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder of that name.")] = False,
-) -> None:
-    """Unpack an archive safely, checking every checksum; the run appears only when all of it verifies."""
-    from orchestrator.archive import restore_archive
-    from orchestrator.console import ByteProgress
-
-    result = restore_archive(archive, into, force=force, progress=ByteProgress())
-    verb = "replaced" if result.replaced else "restored"
-    typer.echo(f"{verb} {result.run_id} -> {result.target} ({result.files} files, {_human(result.total_size)})")
-
-
-@archive_app.command("list")
-def archive_list_command(
-    folder: Annotated[Path, typer.Argument(help="Folder holding archives (an --dest of orch archive).")],
-    json_out: JsonOpt = False,
-) -> None:
-    """Run id, trainer, status, best metric, size and date of every archive in FOLDER."""
-    from orchestrator.archive import list_archives
-    from orchestrator.console import make_table, out_console
-
-    rows = list_archives(folder)
-    if json_out:
-        out_console.print_json(data=[r.to_json() for r in rows])
-        return
-    table = make_table("run id", "trainer", "status", "best metric", "size", "date", "archive")
-    for r in rows:
-        name = r.archive.name + (f" ({r.problem})" if r.problem else "")
-        date = r.created_at[:16].replace("T", " ")
-        table.add_row(r.run_id, r.trainer, r.status, r.best_metric, _human(r.size), date, name)
-    out_console.print(table)
-
-
-# ----------------------------------------------------------------------------------------------- environment
-env_app = typer.Typer(
-    name="env", help="Look at and check scenario matrices of the embedded simulator.", no_args_is_help=True
-)
-app.add_typer(env_app, name="env", rich_help_panel=PANEL_ENV)
-EXIT_ENV_CHECK_FAILED = 3  # env check ran and a scenario failed (2 stays "bad input": an unreadable matrix)
-ScenarioFileArg = Annotated[Path, typer.Argument(help="A scenario matrix YAML (Robot SF format).", show_default=False)]
-
-
-@env_app.command("check")
-def env_check_command(
-    scenario_file: ScenarioFileArg,
-    steps: Annotated[int, typer.Option("--steps", help="Random-action steps per scenario.")] = 200,
-    contract: Annotated[str, typer.Option("--contract", help="socnav_grid or drive_state_rays.")] = "socnav_grid",
-    json_out: JsonOpt = False,
-) -> None:
-    """Run every scenario with random actions: loaded, steps/s, space == contract, episodes, collisions."""
-    from orchestrator.console import make_table, out_console
-    from orchestrator.envtools import check_scenarios
-
-    results = check_scenarios(scenario_file, steps=steps, contract=contract)
-    if json_out:
-        out_console.print_json(data={"ok": all(r.ok for r in results), "scenarios": [r.to_json() for r in results]})
-    else:
-        table = make_table("scenario", "ok", "peds", "steps/s", "space", "episodes", "collisions", "error")
-        for r in results:
-            row = (r.scenario, "yes" if r.ok else "NO", str(r.pedestrians), f"{r.steps_per_s:.0f}")
-            table.add_row(*row, "ok" if r.space_ok else "MISMATCH", str(r.episodes), str(r.collisions), r.error)
-        out_console.print(table)
-    if not all(r.ok for r in results):
-        raise typer.Exit(EXIT_ENV_CHECK_FAILED)
-
-
-@env_app.command("preview")
-def env_preview_command(
-    scenario_file: ScenarioFileArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
-    scenario: Annotated[str | None, typer.Option("--scenario", help="Scenario name (default: the first).")] = None,
-) -> None:
-    """Draw a scenario's map, routes, pedestrians and robot beside the robot's occupancy grid."""
-    from orchestrator.envtools import preview
-
-    typer.echo(f"wrote {preview(scenario_file, out, scenario=scenario)}")
-
-
 # ------------------------------------------------------------------------------------------------ run / submit
 EXIT_RUN_FAILED = 3  # a run (orch run) or a waited-for submission (orch submit --wait) ended failed or cancelled
 
@@ -455,6 +149,7 @@ def run_command(
     if resume is not None:
         outcome = resume_run(resume)
     else:
+        assert config is not None  # guaranteed by the check above
         outcome = run_one(config, overrides=overrides or (), seed=seed, root=artifact_root, dry_run=dry_run,
                           strict=strict)  # fmt: skip
     note = " (dry run, temporary artifact root)" if outcome.dry_run else ""
@@ -689,6 +384,310 @@ def bench_command(
     from orchestrator.evaluation import bench_trainer
 
     typer.echo(json.dumps(bench_trainer(trainer, size=size, updates=updates, threads=threads)))
+
+
+# ---------------------------------------------------------------------------------------------- validate
+PANEL_VALIDATE = "Validate"
+EXIT_GATE_FAILED = 3  # a gate ran and said no (distinct from 1, a crash, and 2, bad input)
+
+gate_app = typer.Typer(
+    name="gate",
+    help="Validation gates: freeze baselines, compare runs with them, run the CPU and GPU gate suites.",
+    no_args_is_help=True,
+)
+app.add_typer(gate_app, name="gate", rich_help_panel=PANEL_VALIDATE)
+
+RunPathsArg = Annotated[list[Path], typer.Argument(help="Run directories, or sweep folders holding them.")]
+TolOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tol", help="Tolerance override: key=value or metric.key=value (rtol=0.2). Repeatable."),
+]
+BaselinesDirOpt = Annotated[
+    Path | None,
+    typer.Option("--baselines-dir", help="Where baselines live (default: $ORCH_BASELINES_DIR, else baselines/)."),
+]
+
+
+def _print_gate(passed: bool, verdict: str, summary: object, *, quiet: bool) -> None:
+    from orchestrator.console import out_console
+
+    if not quiet:
+        out_console.print_json(json.dumps(summary, default=str))
+    out_console.print(verdict, markup=False, highlight=False)
+    if not passed:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@gate_app.command("baseline")
+def gate_baseline_command(
+    runs: RunPathsArg,
+    name: Annotated[str, typer.Option("--name", help="Baseline name: stored as baselines/NAME.json.")],
+    gate: Annotated[str | None, typer.Option("--gate", help="dreamer_standing_still|dreamer_full|ppo.")] = None,
+    tol: TolOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing baseline (on purpose).")] = False,
+    baselines_dir: BaselinesDirOpt = None,
+) -> None:
+    """Freeze medians of a gate's key metrics over step ranges of RUNS (seeds of one config) as a baseline."""
+    from orchestrator.gate.baseline import create_baseline
+    from orchestrator.gate.profiles import parse_tolerance_overrides
+
+    command = "orch gate baseline " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
+    path, doc = create_baseline(
+        runs, name=name, gate=gate, tolerances=parse_tolerance_overrides(tol), force=force,
+        directory=baselines_dir, command=command,
+    )  # fmt: skip
+    ranges = sum(len(m["ranges"]) for m in doc["metrics"].values())
+    typer.echo(f"baseline {name} ({doc['gate']}, {len(doc['runs'])} run(s), {ranges} step ranges) -> {path}")
+
+
+@gate_app.command("compare")
+def gate_compare_command(
+    runs: RunPathsArg,
+    baseline: Annotated[str, typer.Option("--baseline", help="Baseline name (or path to its JSON).")],
+    tol: TolOpt = None,
+    baselines_dir: BaselinesDirOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
+) -> None:
+    """Check RUNS against a baseline: JSON summary, then one PASS/FAIL line; exit 3 on failure."""
+    from orchestrator.gate.compare import compare_with_baseline
+    from orchestrator.gate.profiles import parse_tolerance_overrides
+
+    result = compare_with_baseline(
+        runs, baseline=baseline, overrides=parse_tolerance_overrides(tol), directory=baselines_dir
+    )
+    _print_gate(result.passed, result.verdict, result.summary, quiet=quiet)
+
+
+WorkdirOpt = Annotated[Path | None, typer.Option("--workdir", help="Keep the gate's runs here (default: a tmp dir).")]
+RecordOpt = Annotated[
+    bool, typer.Option("--record-baseline", help="Store the standing-still run as the baseline (refresh on purpose).")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the PASS/FAIL/SKIP lines.")]
+
+
+def _part_printer(quiet: bool) -> Callable[[Any], None]:
+    def show(part: Any) -> None:
+        from orchestrator.console import out_console
+
+        if not quiet:
+            out_console.print_json(json.dumps(part.to_json(), default=str))
+        out_console.print(part.line, markup=False, highlight=False)
+
+    return show
+
+
+@gate_app.command("cpu")
+def gate_cpu_command(workdir: WorkdirOpt = None, record: RecordOpt = False, quiet: QuietOpt = False) -> None:
+    """Dreamer math + RSSM tests, a 1-2 update CPU train smoke, a deterministic standing-still run vs its baseline."""
+    from orchestrator.gate.gates import run_cpu_gate
+
+    suite = run_cpu_gate(workdir=workdir, record=record, on_part=_part_printer(quiet))
+    typer.echo(suite.verdict.splitlines()[-1])
+    if not suite.passed:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@gate_app.command("gpu")
+def gate_gpu_command(workdir: WorkdirOpt = None, record: RecordOpt = False, quiet: QuietOpt = False) -> None:
+    """CUDA smoke, standing-still and task gates, no device-to-host copies in an update, replay pointer stability."""
+    from orchestrator.gate.gates import run_gpu_gate
+
+    suite = run_gpu_gate(workdir=workdir, record=record, on_part=_part_printer(quiet))
+    typer.echo(suite.verdict.splitlines()[-1])
+    if not suite.passed:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command("plot", rich_help_panel=PANEL_VALIDATE)
+def plot_command(
+    runs: RunPathsArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric to draw. Repeatable.")] = None,
+    x: Annotated[str, typer.Option("--x", help="x axis: env_steps or wall_time.")] = "env_steps",
+) -> None:
+    """Learning curves (seeds as mean and 95% band, configs overlaid); Dreamer runs add world-model panels."""
+    from orchestrator.plots import plot_runs
+
+    result = plot_runs(runs, out=out, metrics=metric, x_axis=x)
+    for path in result.files:
+        typer.echo(f"wrote {path}")
+    if result.skipped:
+        typer.echo(f"no data to draw for: {', '.join(result.skipped)}", err=True)
+
+
+# ----------------------------------------------------------------------------------------------- archive
+# `orch archive RUN...` is short for `orch archive create RUN...`: _ArchiveGroup inserts "create" when the first
+# argument is not a subcommand name (a run named like a subcommand needs the explicit `create`).
+EXIT_ARCHIVE_BAD = 3  # verify ran and found a damaged or tampered archive (2 stays "bad input")
+
+
+class _ArchiveGroup(typer.core.TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: click's Context (typer vendors click)
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+archive_app = typer.Typer(
+    name="archive",
+    cls=_ArchiveGroup,
+    help="Checksummed .tar.zst archives of runs: create (orch archive RUN... --dest DIR), verify, restore, list.",
+    no_args_is_help=True,
+)
+app.add_typer(archive_app, name="archive", rich_help_panel=PANEL_ARCHIVE)
+
+
+class CheckpointsChoice(StrEnum):
+    all = "all"
+    best = "best"
+    final = "final"
+    none = "none"
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
+@archive_app.command("create")
+def archive_create_command(
+    runs: Annotated[list[str], typer.Argument(help="Run directories, run ids, sweep folders or sweep ids.")],
+    dest: Annotated[Path, typer.Option("--dest", help="Folder to write <run_id>.tar.zst and its manifest into.")],
+    checkpoints: Annotated[
+        CheckpointsChoice, typer.Option("--checkpoints", help="Which checkpoints to take (with their sidecars).")
+    ] = CheckpointsChoice.all,
+    include_wandb: Annotated[bool, typer.Option("--include-wandb", help="Also archive wandb/.")] = False,
+    level: Annotated[int, typer.Option("--level", min=1, max=22, help="zstd compression level.")] = 3,
+    allow_running: Annotated[
+        bool, typer.Option("--allow-running", help="Archive running runs too (only complete checkpoints).")
+    ] = False,
+    artifact_root: ArtifactRootOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write one checksummed .tar.zst per run (or per run of a sweep), a manifest beside it; record it in run.json."""
+    from orchestrator.archive import ArchiveOptions, archive_runs, default_artifact_root, resolve_targets
+    from orchestrator.console import ByteProgress, err_console, out_console
+
+    run_dirs = resolve_targets(runs, default_artifact_root(artifact_root))
+    options = ArchiveOptions(
+        dest=dest, checkpoints=checkpoints.value, include_wandb=include_wandb, level=level, allow_running=allow_running
+    )
+    results = archive_runs(run_dirs, options, ByteProgress())
+    for r in results:
+        for warning in r.warnings + r.notes:
+            err_console.print(f"warning: {warning}", markup=False, highlight=False)
+    if json_out:
+        out_console.print_json(data=[r.to_json() for r in results])
+        return
+    for r in results:
+        ratio = f"{_human(r.total_size)} -> {_human(r.size)}"
+        left = f", {len(r.left_out)} left out (see {r.manifest_path.name})" if r.left_out else ""
+        typer.echo(f"archived {r.run_id} -> {r.archive} ({r.files} files, {ratio}, {r.seconds:.1f} s{left})")
+
+
+@archive_app.command("verify")
+def archive_verify_command(
+    archives: Annotated[list[Path], typer.Argument(help="Archive files (.tar.zst).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Recompute every checksum; report missing, changed and extra files. Exit 3 when any archive is damaged."""
+    from orchestrator.archive import verify_archive
+    from orchestrator.console import ByteProgress, err_console, out_console
+
+    reports = [verify_archive(a, ByteProgress()) for a in archives]
+    if json_out:
+        out_console.print_json(data=[r.to_json() for r in reports])
+    for r in reports:
+        if r.ok and not json_out:
+            typer.echo(f"ok {r.archive} ({r.run_id}, {r.files} files)")
+        for line in r.lines():
+            err_console.print(f"error: {line}", markup=False, highlight=False)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(EXIT_ARCHIVE_BAD)
+
+
+@archive_app.command("restore")
+def archive_restore_command(
+    archive: Annotated[Path, typer.Argument(help="Archive file (.tar.zst).")],
+    into: Annotated[Path, typer.Option("--into", help="Folder to restore into: the run becomes INTO/<run_id>/.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder of that name.")] = False,
+) -> None:
+    """Unpack an archive safely, checking every checksum; the run appears only when all of it verifies."""
+    from orchestrator.archive import restore_archive
+    from orchestrator.console import ByteProgress
+
+    result = restore_archive(archive, into, force=force, progress=ByteProgress())
+    verb = "replaced" if result.replaced else "restored"
+    typer.echo(f"{verb} {result.run_id} -> {result.target} ({result.files} files, {_human(result.total_size)})")
+
+
+@archive_app.command("list")
+def archive_list_command(
+    folder: Annotated[Path, typer.Argument(help="Folder holding archives (an --dest of orch archive).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Run id, trainer, status, best metric, size and date of every archive in FOLDER."""
+    from orchestrator.archive import list_archives
+    from orchestrator.console import make_table, out_console
+
+    rows = list_archives(folder)
+    if json_out:
+        out_console.print_json(data=[r.to_json() for r in rows])
+        return
+    table = make_table("run id", "trainer", "status", "best metric", "size", "date", "archive")
+    for r in rows:
+        name = r.archive.name + (f" ({r.problem})" if r.problem else "")
+        date = r.created_at[:16].replace("T", " ")
+        table.add_row(r.run_id, r.trainer, r.status, r.best_metric, _human(r.size), date, name)
+    out_console.print(table)
+
+
+# ----------------------------------------------------------------------------------------------- environment
+env_app = typer.Typer(
+    name="env", help="Look at and check scenario matrices of the embedded simulator.", no_args_is_help=True
+)
+app.add_typer(env_app, name="env", rich_help_panel=PANEL_ENV)
+EXIT_ENV_CHECK_FAILED = 3  # env check ran and a scenario failed (2 stays "bad input": an unreadable matrix)
+ScenarioFileArg = Annotated[Path, typer.Argument(help="A scenario matrix YAML (Robot SF format).", show_default=False)]
+
+
+@env_app.command("check")
+def env_check_command(
+    scenario_file: ScenarioFileArg,
+    steps: Annotated[int, typer.Option("--steps", help="Random-action steps per scenario.")] = 200,
+    contract: Annotated[str, typer.Option("--contract", help="socnav_grid or drive_state_rays.")] = "socnav_grid",
+    json_out: JsonOpt = False,
+) -> None:
+    """Run every scenario with random actions: loaded, steps/s, space == contract, episodes, collisions."""
+    from orchestrator.console import make_table, out_console
+    from orchestrator.envtools import check_scenarios
+
+    results = check_scenarios(scenario_file, steps=steps, contract=contract)
+    if json_out:
+        out_console.print_json(data={"ok": all(r.ok for r in results), "scenarios": [r.to_json() for r in results]})
+    else:
+        table = make_table("scenario", "ok", "peds", "steps/s", "space", "episodes", "collisions", "error")
+        for r in results:
+            row = (r.scenario, "yes" if r.ok else "NO", str(r.pedestrians), f"{r.steps_per_s:.0f}")
+            table.add_row(*row, "ok" if r.space_ok else "MISMATCH", str(r.episodes), str(r.collisions), r.error)
+        out_console.print(table)
+    if not all(r.ok for r in results):
+        raise typer.Exit(EXIT_ENV_CHECK_FAILED)
+
+
+@env_app.command("preview")
+def env_preview_command(
+    scenario_file: ScenarioFileArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
+    scenario: Annotated[str | None, typer.Option("--scenario", help="Scenario name (default: the first).")] = None,
+) -> None:
+    """Draw a scenario's map, routes, pedestrians and robot beside the robot's occupancy grid."""
+    from orchestrator.envtools import preview
+
+    typer.echo(f"wrote {preview(scenario_file, out, scenario=scenario)}")
 
 
 # ------------------------------------------------------------------------------------------------ entry point

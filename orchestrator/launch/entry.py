@@ -80,7 +80,7 @@ def _capture_output(out_path: Path, err_path: Path, *, tee: bool) -> Iterator[No
             open(err_path, "a", encoding="utf-8", buffering=1) as err,
         ):
             saved = sys.stdout, sys.stderr
-            sys.stdout, sys.stderr = _Tee(saved[0], out), _Tee(saved[1], err)  # type: ignore[assignment]
+            sys.stdout, sys.stderr = _Tee(saved[0], out), _Tee(saved[1], err)
             try:
                 yield
             finally:

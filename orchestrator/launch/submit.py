@@ -42,7 +42,7 @@ JOBS = ".jobs"
 
 def _default_resolver() -> Resolver:
     try:
-        from orchestrator.config import resolve_config  # type: ignore[attr-defined]
+        from orchestrator.config import resolve_config
     except ImportError as exc:  # pragma: no cover - only while the config layer is missing
         raise LaunchError(f"config resolution is not available in this install ({exc})") from None
     return resolve_config

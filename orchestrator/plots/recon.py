@@ -149,7 +149,7 @@ def _write_animation(real: np.ndarray, decoded: np.ndarray, out: Path) -> Path |
         try:
             import imageio.v2 as imageio  # type: ignore[import-not-found]  # optional dependency
 
-            imageio.mimsave(tmp, frames, format="GIF", duration=0.2)  # type: ignore[arg-type]
+            imageio.mimsave(tmp, frames, format="GIF", duration=0.2)
         except ImportError:
             from PIL import Image
 

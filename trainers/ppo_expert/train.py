@@ -29,8 +29,8 @@ from manifests import atomic_write_text, load_run_manifest
 from manifests.provenance import allocated_cpus
 from trainers.common.checkpoints import CheckpointInfo, find_latest_checkpoint, list_checkpoints, save_checkpoint
 from trainers.common.job import TrainJob
-from trainers.common.plots import write_learning_curves
 from trainers.common.metrics_stream import JsonlWriter
+from trainers.common.plots import write_learning_curves
 from trainers.common.run_record import RunRecorder
 from trainers.common.tracking import Tracker
 from trainers.ppo_expert.callbacks import (
