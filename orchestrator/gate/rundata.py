@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from manifests import read_jsonl
 from orchestrator.errors import OrchError
 
 __all__ = [
@@ -195,26 +196,6 @@ def _episode_values(record: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Complete lines that parse as JSON objects; torn or garbled lines are skipped (the run may still write)."""
-    records: list[dict[str, Any]] = []
-    try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
-    except OSError:
-        return records
-    with handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                break
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-    return records
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -250,8 +231,8 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
         status=manifest.get("status"),
         error=manifest.get("error"),
         code=raw_code if isinstance(raw_code, dict) else {},
-        metrics=_read_jsonl(run_dir / "metrics.jsonl"),
-        episodes=_read_jsonl(run_dir / "episodes.jsonl"),
+        metrics=read_jsonl(run_dir / "metrics.jsonl"),
+        episodes=read_jsonl(run_dir / "episodes.jsonl"),
         resolved=resolved,
     )
 

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from manifests import RunManifest, atomic_write_json, atomic_write_text, save_run_manifest, update_run_manifest
+from manifests import (
+    RunManifest,
+    atomic_write_json,
+    atomic_write_text,
+    resolve_artifact_root,
+    save_run_manifest,
+    update_run_manifest,
+)
 from orchestrator.errors import LaunchError, StatusError
 from orchestrator.launch.runspec import RunSpec
 
@@ -34,15 +41,13 @@ __all__ = [
 ]
 
 RUNS = "runs"
-ENV_ARTIFACT_ROOT = "ORCH_ARTIFACT_ROOT"
 # A rerun of the same fingerprint is allowed when the earlier one ended badly.
 _RERUNNABLE = frozenset({"failed", "cancelled"})
 
 
 def artifact_root(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``--artifact-root``, else ``$ORCH_ARTIFACT_ROOT``, else ``./output`` (absolute)."""
-    chosen = explicit or os.environ.get(ENV_ARTIFACT_ROOT) or "output"
-    return Path(chosen).expanduser().absolute()
+    """``--artifact-root``, else ``$ORCH_ARTIFACT_ROOT``, else ``./output`` (absolute): the one rule, in manifests."""
+    return resolve_artifact_root(explicit)
 
 
 @dataclass(frozen=True)
