@@ -2,6 +2,7 @@
 
     python bench/dreamer_cartpole.py                        # 30k env steps
     python bench/dreamer_cartpole.py --env-steps 10000 --train-ratio 128
+    python bench/dreamer_cartpole.py --actor-lr 1e-4 --critic-lr 1e-4 --stop-at-return 450
 
 Reports mean_return_last10 (training episodes), env_steps, wall_s and the return curve against env steps and wall
 time (target: mean_return_last10 >= 450 within 30k env steps).
@@ -19,13 +20,15 @@ import argparse
 import json
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from trainers.common.job import TrainJob
 from trainers.common.metrics_stream import read_jsonl
-from trainers.dreamerv3.train import train
+from trainers.dreamerv3.train import DreamerTrainer
 
 
 def settings(args: argparse.Namespace) -> dict:
@@ -52,8 +55,45 @@ def settings(args: argparse.Namespace) -> dict:
         "eval_every": 10**9,
         "eval_episodes": 0,
         "replay_capacity": 100_000,
+        "world_model_lr": args.model_lr,
+        "actor_lr": args.actor_lr,
+        "critic_lr": args.critic_lr,
         "tracking": {"tensorboard": False, "wandb": {"enabled": False}},
     }
+
+
+class TargetReturnTrainer(DreamerTrainer):
+    """The trainer, plus a rolling mean of the last 10 training returns with the wall time of every episode, and an
+    optional stop once that mean reaches ``stop_at`` (the benchmark's question is *whether and when* it gets there)."""
+
+    def __init__(self, job: TrainJob, stop_at: float | None):
+        super().__init__(job)
+        self.stop_at = stop_at
+        self.window: deque[float] = deque(maxlen=10)
+        self.trace: list[dict[str, Any]] = []
+        self.reached: dict[str, Any] | None = None
+        self.t0 = time.perf_counter()
+
+    def _open_outputs(self, resume_state: Any) -> None:
+        super()._open_outputs(resume_state)
+        write = self.episodes_out.write
+
+        def record(row: dict[str, Any]) -> None:
+            write(row)
+            if row.get("kind") != "train":
+                return
+            self.window.append(float(row["episode_return"]))
+            mean10 = sum(self.window) / len(self.window)
+            point = {"env_steps": row["env_steps"], "wall_s": round(time.perf_counter() - self.t0, 1)}
+            self.trace.append({**point, "return": row["episode_return"], "mean_last10": round(mean10, 1)})
+            if self.reached is None and len(self.window) == 10 and mean10 >= 450:
+                self.reached = {**point, "mean_last10": mean10}
+
+        self.episodes_out.write = record  # type: ignore[method-assign]
+
+    def done(self) -> bool:
+        reached = self.stop_at is not None and len(self.window) == 10 and sum(self.window) / 10 >= self.stop_at
+        return reached or super().done()
 
 
 def main() -> None:
@@ -63,6 +103,10 @@ def main() -> None:
     parser.add_argument("--batch-length", type=int, default=32)
     parser.add_argument("--deter", type=int, default=256)
     parser.add_argument("--units", type=int, default=128)
+    parser.add_argument("--model-lr", type=float, default=1e-4, help="world-model learning rate (paper: 1e-4)")
+    parser.add_argument("--actor-lr", type=float, default=3e-5, help="paper: 3e-5")
+    parser.add_argument("--critic-lr", type=float, default=3e-5, help="paper: 3e-5")
+    parser.add_argument("--stop-at-return", type=float, default=None, help="stop once the last-10 mean reaches this")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", default=None)
@@ -79,7 +123,8 @@ def main() -> None:
         "config_hash": "bench",
     }
     start = time.perf_counter()
-    train(TrainJob(resolved=resolved, run_dir=run_dir))
+    trainer = TargetReturnTrainer(TrainJob(resolved=resolved, run_dir=run_dir), args.stop_at_return)
+    trainer.run()
     wall = time.perf_counter() - start
     episodes = [e for e in read_jsonl(run_dir / "episodes.jsonl") if e.get("kind") == "train"]
     returns = [e["episode_return"] for e in episodes]
@@ -99,6 +144,8 @@ def main() -> None:
                 "wall_s": wall,
                 "episodes": len(returns),
                 "first_interval_with_mean_return_450": reached,
+                "first_last10_mean_ge_450": trainer.reached,
+                "episode_trace": trainer.trace,
                 "opt_steps": metrics[-1].get("opt_steps") if metrics else 0,
                 "settings": cfg,
                 "threads": args.threads,

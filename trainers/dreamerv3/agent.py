@@ -26,6 +26,7 @@ from trainers.dreamerv3.maths import (
     categorical_entropy,
     kl_balance,
     lambda_return,
+    one_hot,
     sample_index,
     sample_one_hot,
     symlog_bins,
@@ -94,7 +95,7 @@ class DreamerAgent(nn.Module):
             logits = dist[0]
             if explore:
                 return sample_one_hot(logits.detach(), generator).detach()
-            return F.one_hot(logits.argmax(-1), self.action.n).float()
+            return one_hot(logits.argmax(-1), self.action.n)
         mean, std = dist
         if not explore:
             return mean.detach()
@@ -141,7 +142,7 @@ class DreamerAgent(nn.Module):
         )
         if not explore:
             post = out["post_logits"][:, 0]
-            last["stoch"] = F.one_hot(post.argmax(-1), self.cfg.classes).float().reshape(n, -1)
+            last["stoch"] = one_hot(post.argmax(-1), self.cfg.classes).reshape(n, -1)
         feat = torch.cat([last["deter"], last["stoch"]], -1)
         action = self.sample_action(self.actor_dist(feat), generator, explore)
         return action, {"deter": last["deter"], "stoch": last["stoch"], "action": action}
@@ -242,9 +243,9 @@ def behaviour_loss(
         "loss_critic": critic_loss.detach(),
         "action_entropy": ent.detach().mean(),
         "value_mean": value.mean(),
-        "value_std": value.std(),
+        "value_std": _std(value),
         "adv_mean": adv.mean(),
-        "adv_std": adv.std(),
+        "adv_std": _std(adv),
         "ret_mean": ret.mean(),
         "ret_p05": offset,
         "ret_p95": agent.retnorm.high,
@@ -252,3 +253,9 @@ def behaviour_loss(
         "imag_reward_mean": reward.mean(),
     }
     return actor_loss, critic_loss, metrics
+
+
+def _std(x: Tensor) -> Tensor:
+    """Population standard deviation, written out: ``Tensor.std`` reads a scalar back to the host on a CPU."""
+    x = x.detach().float()
+    return (x - x.mean()).square().mean().sqrt()

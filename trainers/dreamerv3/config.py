@@ -99,6 +99,7 @@ class DreamerConfig:
     compile: bool = False
     replay_capacity: int = 1_000_000
     replay_on_device: bool = False
+    check_every: int | str = "auto"  # updates between reads of the non-finite checks; auto: 1 on CPU, 50 on CUDA
     deterministic: bool = False
     tracking: dict[str, Any] = field(default_factory=dict)
     standing_still_action: float = 0.0
@@ -145,6 +146,8 @@ class DreamerConfig:
                 f"replay_capacity {self.replay_capacity} must hold at least num_envs * batch_length "
                 f"= {self.num_envs * self.batch_length} steps"
             )
+        if self.check_every != "auto" and (not isinstance(self.check_every, int) or self.check_every < 1):
+            raise ValueError(f"check_every must be auto or an integer >= 1, got {self.check_every!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision {self.precision!r} must be fp32 or bf16")
 

@@ -2,7 +2,16 @@
 
 The learner owns the optimisers (Adam with the paper's learning rates, epsilons and global-norm clipping), the slow
 critic EMA and the sampling generator, and checks every loss, gradient norm and parameter for non-finite values
-before and after each optimiser step. A non-finite value raises :class:`NonFiniteError` before any parameter moves.
+before and after each optimiser step. A non-finite value never moves a parameter.
+
+Two ways to check, because a check is a device-to-host sync and a GPU update should have none:
+
+* ``train_step(batch)`` (``sync=True``) reads the checks at once and raises :class:`NonFiniteError` before the
+  offending optimiser step; it returns the metrics as floats.
+* ``train_step(batch, sync=False)`` keeps everything on the device: a non-finite loss or gradient is handed to the
+  fused Adam step as ``found_inf`` (the step is skipped on the device, as ``torch.amp.GradScaler`` does), the flags
+  accumulate, and :meth:`Learner.raise_pending` reads them later with one sync and raises for the first bad update.
+  It returns the metrics as device tensors.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from torch import Tensor, nn
 from trainers.dreamerv3.agent import DreamerAgent, behaviour_loss, world_model_loss
 from trainers.dreamerv3.config import DreamerConfig
 
-__all__ = ["Learner", "NonFiniteError"]
+__all__ = ["CHECKS", "Learner", "NonFiniteError", "as_floats"]
 
 
 class NonFiniteError(RuntimeError):
@@ -28,6 +37,19 @@ class NonFiniteError(RuntimeError):
         super().__init__(f"non-finite {what}")
         self.what = what
         self.metrics = dict(metrics)
+        self.update: int | None = None  # set by deferred checks: the update that first went non-finite
+
+
+# What each entry of the non-finite flags vector checks, in order.
+CHECKS = (
+    "loss_model",
+    "grad of world model",
+    "loss_actor",
+    "loss_critic",
+    "grad of actor",
+    "grad of critic",
+    "parameters",
+)
 
 
 def _adam(params: list[nn.Parameter], lr: float, eps: float) -> torch.optim.Optimizer:
@@ -35,6 +57,11 @@ def _adam(params: list[nn.Parameter], lr: float, eps: float) -> torch.optim.Opti
         return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
     except (RuntimeError, TypeError):  # fused Adam unavailable on this device/build
         return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
+
+
+def _nonfinite(*values: Tensor) -> Tensor:
+    """A bool vector: True where a scalar is NaN or infinite (no sync)."""
+    return ~torch.isfinite(torch.stack([v.detach().float().reshape(()) for v in values]))
 
 
 class Learner:
@@ -54,6 +81,14 @@ class Learner:
         self.updates = 0
         self.train_behaviour = cfg.mode == "full"
         self.timings: dict[str, float] = {"world_model": 0.0, "actor_critic": 0.0}  # seconds, summed over updates
+        self._pending: Tensor | None = None  # deferred non-finite flags, one per entry of CHECKS
+        self._first_bad = torch.full((), -1, dtype=torch.long)
+
+    @property
+    def can_defer(self) -> bool:
+        """Deferred checks need the fused Adam step, the only one that takes ``found_inf``."""
+        opts = (self.wm_opt, self.actor_opt, self.critic_opt)
+        return all(o.defaults.get("fused") for o in opts)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.cfg.precision == "bf16":
@@ -68,34 +103,45 @@ class Learner:
     def _clip(self, params: list[nn.Parameter], max_norm: float) -> Tensor:
         return torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
 
-    @staticmethod
-    def _check(values: Mapping[str, Tensor], metrics: Mapping[str, Tensor]) -> None:
-        stacked = torch.stack([v.detach().float().reshape(()) for v in values.values()])
-        if not bool(torch.isfinite(stacked).all()):
-            bad = [k for k, v in zip(values, stacked.tolist(), strict=True) if not torch.isfinite(torch.tensor(v))]
-            raise NonFiniteError(", ".join(bad), _floats(metrics))
+    def _guard(
+        self, opt: torch.optim.Optimizer, bad: Tensor, names: tuple[str, ...], metrics: Mapping[str, Tensor], sync: bool
+    ) -> None:
+        """Before ``opt.step()``: raise now (sync) or make the fused step a no-op on the device when ``bad``."""
+        if sync:
+            opt.__dict__.pop("found_inf", None)
+            if bool(bad.any()):
+                flagged = [n for n, b in zip(names, bad.tolist(), strict=True) if b]
+                raise NonFiniteError(", ".join(flagged), as_floats(metrics))
+        elif getattr(opt, "defaults", {}).get("fused"):
+            opt.found_inf = bad.any().float()  # type: ignore[attr-defined]
+
+    def _parameters_bad(self) -> Tensor:
+        """One fused norm per tensor list; True when any parameter holds a NaN or infinity."""
+        norms = torch.stack(torch._foreach_norm([p.detach() for p in self.agent.parameters()]))
+        return ~torch.isfinite(norms).all().reshape(1)
 
     def check_parameters(self) -> None:
-        """Raise when any parameter is non-finite (one fused norm per tensor list)."""
-        norms = torch.stack(torch._foreach_norm([p.detach() for p in self.agent.parameters()]))
-        if not bool(torch.isfinite(norms).all()):
+        """Raise when any parameter is non-finite (a sync)."""
+        if bool(self._parameters_bad().any()):
             names = [n for n, p in self.agent.named_parameters() if not bool(torch.isfinite(p).all())]
             raise NonFiniteError(f"parameter {', '.join(names[:5])}", {})
 
-    def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
-        """One update on a (B, T) batch; returns the metrics as floats."""
+    def train_step(self, batch: Mapping[str, Any], *, sync: bool = True) -> Any:
+        """One update on a (B, T) batch: metrics as floats (``sync``) or as device tensors (see module docstring)."""
         agent = self.agent
-        t0 = self._now()
+        t0 = self._now() if sync else 0.0
         with self._autocast():
             wm_loss, metrics, starts = world_model_loss(agent, batch, self.generator)
         self.wm_opt.zero_grad(set_to_none=True)
         wm_loss.backward()
         gn_wm = self._clip(self.wm_params, self.cfg.model.wm_clip)
         metrics["grad_norm_model"] = gn_wm
-        self._check({"loss_model": wm_loss, "grad of world model": gn_wm}, metrics)
+        wm_bad = _nonfinite(wm_loss, gn_wm)
+        self._guard(self.wm_opt, wm_bad, CHECKS[:2], metrics, sync)
         self.wm_opt.step()
-        t1 = self._now()
+        t1 = self._now() if sync else 0.0
         self.timings["world_model"] += t1 - t0
+        flags = [wm_bad]
         if self.train_behaviour:
             with self._autocast():
                 actor_loss, critic_loss, bmetrics = behaviour_loss(agent, starts, self.cfg.horizon, self.generator)
@@ -106,24 +152,55 @@ class Learner:
             gn_a = self._clip(self.actor_params, self.cfg.model.ac_clip)
             gn_c = self._clip(self.critic_params, self.cfg.model.ac_clip)
             metrics["grad_norm_actor"], metrics["grad_norm_critic"] = gn_a, gn_c
-            checks = {
-                "loss_actor": actor_loss,
-                "loss_critic": critic_loss,
-                "grad of actor": gn_a,
-                "grad of critic": gn_c,
-            }
-            self._check(checks, metrics)
+            ac_bad = _nonfinite(actor_loss, critic_loss, gn_a, gn_c)
+            if sync:
+                self._guard(self.actor_opt, ac_bad, CHECKS[2:6], metrics, sync)
+            else:
+                self._guard(self.actor_opt, ac_bad[[0, 2]], ("loss_actor", "grad of actor"), metrics, sync)
+                self._guard(self.critic_opt, ac_bad[[1, 3]], ("loss_critic", "grad of critic"), metrics, sync)
             self.actor_opt.step()
             self.critic_opt.step()
             with torch.no_grad():
                 slow: list[Tensor] = list(agent.slow_critic.parameters())
-                torch._foreach_lerp_(
-                    slow, [p.detach() for p in self.critic_params], 1.0 - self.cfg.model.slow_critic_decay
-                )
-        self.check_parameters()
-        self.timings["actor_critic"] += self._now() - t1
+                target = [p.detach() for p in self.critic_params]
+                if not sync:  # a skipped critic step leaves the slow critic where it is too (where: exact, no sync)
+                    skipped = ac_bad[[1, 3]].any()
+                    target = [torch.where(skipped, s, c) for s, c in zip(slow, target, strict=True)]
+                torch._foreach_lerp_(slow, target, 1.0 - self.cfg.model.slow_critic_decay)
+            flags.append(ac_bad)
+        else:
+            flags.append(torch.zeros(4, dtype=torch.bool, device=wm_bad.device))
+        if sync:
+            self.check_parameters()
+            self.timings["actor_critic"] += self._now() - t1
+            self.updates += 1
+            return as_floats(metrics)
+        flags.append(self._parameters_bad())
+        self._accumulate(torch.cat(flags))
         self.updates += 1
-        return _floats(metrics)
+        return {k: v.detach() for k, v in metrics.items()}
+
+    def _accumulate(self, flags: Tensor) -> None:
+        """Fold one update's flags into the pending ones and remember the first update that raised any (no sync)."""
+        if self._pending is None:
+            self._pending = torch.zeros_like(flags)
+            self._first_bad = torch.full((), -1, dtype=torch.long, device=flags.device)
+        first_time = flags.any() & (self._first_bad < 0)
+        self._first_bad = torch.where(first_time, torch.full_like(self._first_bad, self.updates), self._first_bad)
+        self._pending = self._pending | flags
+
+    def raise_pending(self, metrics: Mapping[str, Tensor | float] | None = None) -> None:
+        """Read the flags of the updates since the last call (one sync); raise :class:`NonFiniteError` if any was
+        non-finite. ``NonFiniteError.update`` is the learner's update counter of the first such update."""
+        if self._pending is None:
+            return
+        values = torch.cat([self._pending.long(), self._first_bad.reshape(1)]).tolist()
+        self._pending = None
+        flagged = [name for name, bad in zip(CHECKS, values[:-1], strict=True) if bad]
+        if flagged:
+            err = NonFiniteError(", ".join(flagged), as_floats(metrics or {}))
+            err.update = int(values[-1])
+            raise err
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -144,7 +221,7 @@ class Learner:
         self.agent.retnorm.load_state_dict(state["retnorm"])
 
 
-def _floats(metrics: Mapping[str, Tensor | float]) -> dict[str, float]:
+def as_floats(metrics: Mapping[str, Tensor | float]) -> dict[str, float]:
     """All metric tensors to Python floats with a single device sync."""
     keys = list(metrics)
     values = [metrics[k] for k in keys]

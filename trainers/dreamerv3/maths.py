@@ -17,6 +17,7 @@ __all__ = [
     "categorical_kl",
     "kl_balance",
     "lambda_return",
+    "one_hot",
     "sample_index",
     "sample_one_hot",
     "symexp",
@@ -80,13 +81,24 @@ def unimix_logits(logits: Tensor, unimix: float = 0.01) -> Tensor:
     return torch.log(probs)
 
 
+def one_hot(index: Tensor, classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """One-hot vectors of ``index`` along a new last axis, by a scatter.
+
+    Unlike ``F.one_hot`` this validates nothing: on a CPU ``F.one_hot`` reads the index's min and max back to the
+    host on every call (two reductions and two syncs per latent sample), and the indices here are in range by
+    construction.
+    """
+    out = torch.zeros(*index.shape, classes, dtype=dtype, device=index.device)
+    return out.scatter_(-1, index.unsqueeze(-1), 1.0)
+
+
 def sample_one_hot(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """One-hot sample of a categorical with straight-through gradients (sample + p - stopgrad(p)).
 
     The index comes from :func:`sample_index` with ``generator`` (or the global RNG), so sampling is reproducible.
     """
     index = sample_index(logits, generator)
-    sample = F.one_hot(index, logits.shape[-1]).to(logits.dtype)
+    sample = one_hot(index, logits.shape[-1], logits.dtype)
     probs = torch.softmax(logits, -1)
     return sample + (probs - probs.detach())
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trainers.dreamerv3.config import ModelConfig
-from trainers.dreamerv3.maths import sample_one_hot, symlog, unimix_logits
+from trainers.dreamerv3.maths import one_hot, sample_one_hot, symlog, unimix_logits
 
 __all__ = [
     "MLP",
@@ -165,7 +165,7 @@ class RSSM(nn.Module):
             return {"deter": deter, "stoch": torch.zeros(batch, cfg.stoch_flat, device=device), "logits": logits}
         deter = torch.tanh(self.initial_deter).expand(batch, cfg.deter)
         logits = self._logits(self.prior(deter))
-        stoch = F.one_hot(logits.argmax(-1), cfg.classes).to(deter.dtype).reshape(batch, cfg.stoch_flat)
+        stoch = one_hot(logits.argmax(-1), cfg.classes, deter.dtype).reshape(batch, cfg.stoch_flat)
         return {"deter": deter, "stoch": stoch, "logits": logits}
 
     def img_step(self, stoch: Tensor, deter: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:

@@ -88,6 +88,12 @@ class SequenceReplay:
     def sample(self, batch: int, length: int, device: torch.device | None = None) -> dict[str, Any]:
         """A (batch, length) batch: {"obs": {key: ...}, "action", "reward", "is_first", "is_terminal", "index"}."""
         env, start = self.sample_indices(batch, length)
+        return self.gather(torch.stack([env, start], 1), length, device)
+
+    def gather(self, index: Tensor, length: int, device: torch.device | None = None) -> dict[str, Any]:
+        """The windows of ``length`` at ``index`` ((batch, 2) rows of env, physical start), as :meth:`sample` gives
+        them: a batch can be rebuilt from its ``"index"`` while the ring has not overwritten it."""
+        env, start = index[:, 0], index[:, 1]
         env_d, start_d = env.to(self.device), start.to(self.device)
         time = (start_d.unsqueeze(1) + torch.arange(length, device=self.device)) % self.per_env
         e = env_d.unsqueeze(1)

@@ -16,8 +16,8 @@ Settings (``schemas/dreamerv3.schema.json`` is the shape; ``docs/config.md`` exp
 * loop: ``total_env_steps``, ``num_envs``, ``checkpoint_every``, ``eval_every``, ``eval_episodes`` (steps are
   environment steps summed over all envs), ``replay_capacity``, ``replay_on_device``, ``prefill`` (random-action
   steps before training), ``log_every`` (env steps per metrics line),
-  ``vector_env`` (``sync`` | ``async``: envs in subprocesses; absent = ``sync``, left out of
-  the defaults so existing config hashes stay unchanged).
+  ``vector_env`` (``sync`` | ``async``: envs in subprocesses; absent = ``sync``) and ``check_every`` (absent =
+  ``auto``); these two are left out of the defaults so existing config hashes stay unchanged.
 * hardware: ``device`` (``auto`` | ``cpu`` | ``cuda``), ``precision`` (``fp32`` | ``bf16``), ``compile``.
 * ``deterministic``, ``tracking`` ({tensorboard, wandb{...}}).
 """

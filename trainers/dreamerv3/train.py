@@ -32,7 +32,7 @@ from trainers.dreamerv3.collector import Collector
 from trainers.dreamerv3.config import DreamerConfig
 from trainers.dreamerv3.envs import action_spec, make_vector_env, obs_shapes
 from trainers.dreamerv3.evaluate import run_episodes
-from trainers.dreamerv3.learner import Learner, NonFiniteError
+from trainers.dreamerv3.learner import Learner, NonFiniteError, as_floats
 from trainers.dreamerv3.outputs import run_metadata, write_failure_bundle, write_policy_manifest
 from trainers.dreamerv3.recon import save_reconstruction
 from trainers.dreamerv3.replay import SequenceReplay
@@ -41,6 +41,9 @@ from trainers.dreamerv3.standing_still import StandingStillCheck, StandingStillE
 __all__ = ["DreamerTrainer", "pick_device", "train"]
 
 TIMING_KEYS = ("sps", "train_sps", "time", "wall_s")
+
+# ``check_every: auto`` on CUDA: one host sync per this many updates instead of several in every update.
+AUTO_CHECK_EVERY_CUDA = 50
 
 
 def pick_device(name: str) -> torch.device:
@@ -106,6 +109,8 @@ class DreamerTrainer:
             rssm.img_step_index = torch.compile(rssm.img_step_index)  # type: ignore[method-assign]
             rssm.gru = torch.compile(rssm.gru)  # type: ignore[assignment]
         self.learner = Learner(self.agent, cfg, device=self.device, seed=self.seed)
+        self.check_every = self._resolve_check_every()
+        self.recent_index: dict[int, torch.Tensor] = {}  # learner update -> replay index of its batch (deferred)
         replay_device = self.device if cfg.replay_on_device else torch.device("cpu")
         self.replay = SequenceReplay(
             self.shapes,
@@ -195,7 +200,7 @@ class DreamerTrainer:
         cfg = self.cfg
         per_update = cfg.replayed_per_update
         self.t_interval = time.perf_counter()
-        while self.env_steps < cfg.total_env_steps:
+        while not self.done():
             policy = self.agent if self.env_steps >= cfg.prefill else None
             action = self.collector.choose(policy)
             for ep in self.collector.step(action, self.replay):
@@ -226,10 +231,29 @@ class DreamerTrainer:
                 self.next_ckpt += cfg.checkpoint_every
                 self._checkpoint(f"step_{self.env_steps}", "step")
 
+    def done(self) -> bool:
+        """True once the run has collected ``total_env_steps`` (benchmarks may also stop on a target return)."""
+        return self.env_steps >= self.cfg.total_env_steps
+
+    def _resolve_check_every(self) -> int:
+        """Updates between reads of the non-finite checks (1: every update, raising before the bad step)."""
+        cfg = self.cfg
+        if cfg.mode == "standing_still" or not self.learner.can_defer:  # the standing-still check reads every update
+            return 1
+        if cfg.check_every == "auto":
+            return AUTO_CHECK_EVERY_CUDA if self.device.type == "cuda" else 1
+        return int(cfg.check_every)
+
     def _update(self) -> None:
         batch = self.replay.sample(self.cfg.batch_size, self.cfg.batch_length, self.device)
         self.last_batch = batch
-        metrics = self.learner.train_step(batch)
+        if self.check_every == 1:
+            metrics = self.learner.train_step(batch)
+        else:  # GPU hot path: no host sync inside the update; the checks are read every check_every updates
+            self.recent_index[self.learner.updates] = batch["index"]
+            metrics = self.learner.train_step(batch, sync=False)
+            if len(self.recent_index) >= self.check_every:
+                self._read_checks()
         self.opt_steps += 1
         acc = self.interval["metrics"]
         for k, v in metrics.items():
@@ -238,10 +262,23 @@ class DreamerTrainer:
         if self.check is not None:
             self.check.observe(metrics)
 
+    def _read_checks(self) -> None:
+        """Read the deferred checks (one sync). On a non-finite update, rebuild its batch for the failure bundle."""
+        try:
+            self.learner.raise_pending(self.last_metrics)
+        except NonFiniteError as exc:
+            index = self.recent_index.get(exc.update) if exc.update is not None else None
+            if index is not None:
+                self.last_batch = self.replay.gather(index, self.cfg.batch_length, self.device)
+            raise
+        finally:
+            self.recent_index.clear()
+
     def _new_interval(self) -> dict[str, Any]:
         return {"metrics": {}, "updates": 0, "returns": [], "lengths": [], "env_steps": getattr(self, "env_steps", 0)}
 
     def _log(self) -> None:
+        self._read_checks()
         now = time.perf_counter()
         dt = max(now - self.t_interval, 1e-9)
         iv = self.interval
@@ -258,7 +295,8 @@ class DreamerTrainer:
             "replay_ratio": self.opt_steps * cfg.replayed_per_update / max(self.env_steps, 1),
             "updates_in_interval": iv["updates"],
         }
-        record.update({k: (v / n if iv["updates"] else None) for k, v in iv["metrics"].items()})
+        means = as_floats(iv["metrics"])  # deferred checks leave device tensors here: one sync for all of them
+        record.update({k: (v / n if iv["updates"] else None) for k, v in means.items()})
         rets = iv["returns"]
         record["episodes"] = len(rets)
         record["episode_return"] = float(np.mean(rets)) if rets else None
@@ -319,6 +357,7 @@ class DreamerTrainer:
         }
 
     def _checkpoint(self, name: str, kind: str, metrics: Mapping[str, Any] | None = None) -> CheckpointInfo:
+        self._read_checks()  # never checkpoint past an unread non-finite update
         state = self._state()
 
         def write(path: Path) -> None:
@@ -373,6 +412,7 @@ class DreamerTrainer:
 
     # ---------------------------------------------------------------------------------------------- finish
     def _finish(self) -> None:
+        self._read_checks()
         if self.check is not None:
             result = self.check.result()
             atomic_write_json(self.run_dir / "standing_still.json", to_jsonable(result))

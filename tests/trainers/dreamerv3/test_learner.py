@@ -66,6 +66,46 @@ def test_poisoned_batch_fails_fast_before_any_parameter_moves() -> None:
     assert all(torch.equal(a, p) for a, p in zip(before, agent.parameters(), strict=True))
 
 
+def test_deferred_checks_skip_the_bad_step_on_the_device_and_raise_at_the_next_read() -> None:
+    agent, learner, replay = _parts()
+    assert learner.can_defer
+    clean = replay.sample(2, 8)
+    learner.train_step(clean, sync=False)  # update 0: fine
+    poisoned = replay.sample(2, 8)
+    poisoned["obs"]["observation"][0, 5, 1] = float("inf")
+    before = [p.detach().clone() for p in agent.parameters()]
+    steps_before = [s["step"].clone() for s in learner.wm_opt.state.values()]
+    metrics = learner.train_step(poisoned, sync=False)  # update 1: no raise, no host sync
+    assert all(isinstance(v, torch.Tensor) for v in metrics.values())
+    assert all(torch.equal(a, p) for a, p in zip(before, agent.parameters(), strict=True))  # the step was skipped
+    assert [s["step"] for s in learner.wm_opt.state.values()] == steps_before  # Adam's step count too
+    learner.train_step(clean, sync=False)  # update 2: fine again, parameters move
+    assert not all(torch.equal(a, p) for a, p in zip(before, agent.parameters(), strict=True))
+    with pytest.raises(NonFiniteError) as err:
+        learner.raise_pending()
+    assert "loss_model" in err.value.what and err.value.update == 1
+    learner.raise_pending()  # read once: nothing pending any more
+
+
+def test_deferred_and_immediate_checks_train_identically() -> None:
+    params = []
+    for sync in (True, False):
+        agent, learner, replay = _parts(seed=4)
+        for _ in range(3):
+            learner.train_step(replay.sample(2, 8), sync=sync)
+        learner.raise_pending()
+        params.append([p.detach().clone() for p in agent.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*params, strict=True))
+
+
+def test_replay_gather_rebuilds_a_sampled_batch() -> None:
+    _, _, replay = _parts()
+    batch = replay.sample(3, 8)
+    again = replay.gather(batch["index"], 8)
+    assert torch.equal(again["obs"]["observation"], batch["obs"]["observation"])
+    assert torch.equal(again["is_first"], batch["is_first"]) and torch.equal(again["index"], batch["index"])
+
+
 def test_replay_windows_stay_inside_stored_data_and_capacity() -> None:
     replay = SequenceReplay({"o": (1,)}, 1, capacity=20, num_envs=2, seed=0)
     for t in range(25):  # 25 steps into a 10-per-env ring: wraps, oldest kept is step 15

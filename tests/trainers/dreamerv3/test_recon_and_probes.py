@@ -33,6 +33,13 @@ def test_replay_pointer_probe_passes_on_cpu() -> None:
     assert result["passed"] and result["moved"] == [] and "3 wrap-arounds" in result["reason"]
 
 
+def test_deferred_update_reads_nothing_back_to_the_host() -> None:
+    """The GPU hot path (``train_step(sync=False)``) must not contain an ``.item()``/``bool()``/``.tolist()``: on a
+    CPU the probe counts those host reads (each would be a device-to-host copy on CUDA)."""
+    result = probes.host_transfers("cpu")
+    assert result["passed"] and result["host_reads"] == 0, result["reason"]
+
+
 def test_probe_cli_prints_one_json_line(capsys) -> None:  # type: ignore[no-untyped-def]
     import json
 

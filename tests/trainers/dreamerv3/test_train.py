@@ -123,6 +123,22 @@ def test_non_finite_loss_fails_fast_with_a_bundle(tmp_path: Path) -> None:
     assert (bundles[0] / "batch.pt").is_file() and (bundles[0] / "resolved.json").is_file()
 
 
+def test_deferred_checks_stop_the_run_with_the_offending_batch(tmp_path: Path) -> None:
+    """check_every > 1 (the CUDA default): the run still stops on the poisoned observation, names it, and the bundle
+    holds the batch of the first non-finite update, rebuilt from its replay indices."""
+    gym.register("OrchPoisonedCartPole-v0", entry_point=PoisonedCartPole, max_episode_steps=500)
+    run_dir = tmp_path / "runs" / "poisoned-deferred"
+    settings = tiny_settings(env={"id": "OrchPoisonedCartPole-v0"}, prefill=16, eval_episodes=0, check_every=4)
+    with pytest.raises(NonFiniteError) as err:
+        _run(run_dir, settings)
+    assert "loss_model" in err.value.what and err.value.update is not None
+    manifest = load_run_manifest(run_dir)
+    assert manifest.status == "failed" and "non-finite" in (manifest.error or "")
+    (bundle,) = list((run_dir / "failures").iterdir())
+    failure = json.loads((bundle / "failure.json").read_text())
+    assert failure["nonfinite_obs_values"]["observation"] > 0 and failure["replay_indices"]
+
+
 def test_standing_still_mode_trains_the_world_model_only(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "still"
     settings = tiny_settings(mode="standing_still", total_env_steps=160, eval_episodes=0)
