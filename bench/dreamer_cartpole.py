@@ -1,8 +1,12 @@
 """DreamerV3 learning benchmark on CartPole-v1 with a small model; prints ONE JSON object.
 
-    python bench/dreamer_cartpole.py                        # 30k env steps
-    python bench/dreamer_cartpole.py --env-steps 10000 --train-ratio 128
-    python bench/dreamer_cartpole.py --actor-lr 1e-4 --critic-lr 1e-4 --stop-at-return 450
+    python bench/dreamer_cartpole.py                        # up to 30k env steps; stops once the last-10 mean >= 450
+    python bench/dreamer_cartpole.py --full                 # all 30k env steps
+    python bench/dreamer_cartpole.py --actor-lr 3e-5 --critic-lr 3e-5 --seed 1   # the paper's learning rates
+
+The actor and critic learn at 3e-4 here, ten times the paper's 3e-5: 30k env steps at train ratio 256 with 16 x 32
+batches are only 15k updates, and at 3e-5 the critic's value estimate rose by about 1 per 500 updates (14 after
+12k env steps, returns flat at 160-230). The paper's rates fit its budgets of 1M+ env steps.
 
 Reports mean_return_last10 (training episodes), env_steps, wall_s and the return curve against env steps and wall
 time (target: mean_return_last10 >= 450 within 30k env steps).
@@ -104,9 +108,10 @@ def main() -> None:
     parser.add_argument("--deter", type=int, default=256)
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--model-lr", type=float, default=1e-4, help="world-model learning rate (paper: 1e-4)")
-    parser.add_argument("--actor-lr", type=float, default=3e-5, help="paper: 3e-5")
-    parser.add_argument("--critic-lr", type=float, default=3e-5, help="paper: 3e-5")
-    parser.add_argument("--stop-at-return", type=float, default=None, help="stop once the last-10 mean reaches this")
+    parser.add_argument("--actor-lr", type=float, default=3e-4, help="paper: 3e-5 (see the module docstring)")
+    parser.add_argument("--critic-lr", type=float, default=3e-4, help="paper: 3e-5 (see the module docstring)")
+    parser.add_argument("--stop-at-return", type=float, default=450.0, help="stop once the last-10 mean reaches this")
+    parser.add_argument("--full", action="store_true", help="never stop early: run all --env-steps")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", default=None)
@@ -123,7 +128,8 @@ def main() -> None:
         "config_hash": "bench",
     }
     start = time.perf_counter()
-    trainer = TargetReturnTrainer(TrainJob(resolved=resolved, run_dir=run_dir), args.stop_at_return)
+    stop_at = None if args.full else args.stop_at_return
+    trainer = TargetReturnTrainer(TrainJob(resolved=resolved, run_dir=run_dir), stop_at)
     trainer.run()
     wall = time.perf_counter() - start
     episodes = [e for e in read_jsonl(run_dir / "episodes.jsonl") if e.get("kind") == "train"]
@@ -140,7 +146,7 @@ def main() -> None:
         json.dumps(
             {
                 "mean_return_last10": sum(returns[-10:]) / max(len(returns[-10:]), 1),
-                "env_steps": metrics[-1]["env_steps"] if metrics else 0,
+                "env_steps": trainer.env_steps,
                 "wall_s": wall,
                 "episodes": len(returns),
                 "first_interval_with_mean_return_450": reached,
