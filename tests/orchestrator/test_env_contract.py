@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -29,6 +30,11 @@ def _env_for(settings: dict, trainer: str):
             seed=0,
         )
     env = dict(settings["env"])
+    if env.get("id", "crowdnav") != "crowdnav":  # a Gymnasium id: Dreamer names a single Box "observation"
+        import gymnasium as gym
+
+        space = gym.make(env["id"]).observation_space
+        return SimpleNamespace(observation_space=gym.spaces.Dict({"observation": space}))
     keys = env.get("flatten_keys") if env.get("flatten_observation", True) else None
     return make_env(
         env.get("config") or {},
