@@ -1,10 +1,12 @@
 """DreamerV3 host-memory benchmark: resident memory during training at reference config R; prints ONE JSON object.
 
-    python bench/dreamer_memory.py                  # 20 minutes at R, replay of 4,096 steps
+    python bench/dreamer_memory.py                  # 20 minutes at R, replay of 512 steps
     python bench/dreamer_memory.py --minutes 2 --replay-capacity 2048
 
 The replay is filled by the random prefill before the first update (prefill > capacity), so every later step evicts
-one: whatever the process still grows by after that is a leak, not data. RSS is sampled from /proc/self/status every
+one: whatever the process still grows by after that is a leak, not data. The trainer first runs the updates the
+train ratio owes for the prefill (capacity / 2 of them at R), then alternates; a small capacity keeps that burst
+short so the window also covers collection and eviction (``steps_evicted``). RSS is sampled from /proc/self/status every
 ``--every`` seconds by a background thread. Reports RSS when training starts, at the end, its peak (VmHWM), and the
 least-squares slope over the training window in MB per minute.
 """
@@ -82,7 +84,7 @@ def slope_mb_per_min(samples: list[dict[str, float]]) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--replay-capacity", type=int, default=4096)
+    parser.add_argument("--replay-capacity", type=int, default=512)
     parser.add_argument("--every", type=float, default=10.0, help="seconds between RSS samples")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--run-dir", default=None)
@@ -131,6 +133,7 @@ def main() -> None:
                 "env_steps": trainer.env_steps,
                 "replay_capacity": args.replay_capacity,
                 "replay_full_before_training": True,
+                "steps_evicted": max(0, trainer.env_steps - args.replay_capacity),
                 "rss_first_sample_mb": first["rss_mb"],
                 "rss_end_mb": round(rss_end, 1),
                 "peak_rss_mb": round(peak_end, 1),
