@@ -27,6 +27,7 @@ _SINGLE_PED_KEYS = {
     "goal",
     "goal_poi",
     "trajectory",
+    "trajectory_poi",
     "speed_m_s",
     "wait_at",
     "role",
@@ -35,7 +36,7 @@ _SINGLE_PED_KEYS = {
     "note",
     "metadata",
 }
-_ROLES = (None, "lead", "follow", "accompany")
+_ROLES = ("wait", "follow", "lead", "accompany", "join", "leave")  # Robot SF's SinglePedestrianDefinition roles
 
 
 class ScenarioError(ValueError):
@@ -95,27 +96,55 @@ def _find_map(entry: Mapping[str, Any], base: Path, search: Sequence[Path], wher
     raise ScenarioError(f"{where}: a scenario needs map_file (relative to the scenario file) or map_id")
 
 
+def _check_single_ped(ped: Any, at: str) -> dict[str, Any]:
+    """The checks that need no map (ids, POIs and role targets are checked against the map when it is loaded)."""
+    if not isinstance(ped, Mapping) or not str(ped.get("id") or "").strip():
+        raise ScenarioError(f"{at}: each single pedestrian needs an id (a non-empty string)")
+    unknown = sorted(set(ped) - _SINGLE_PED_KEYS)
+    if unknown:
+        raise ScenarioError(f"{at}: unknown keys {unknown} (known: {sorted(_SINGLE_PED_KEYS)})")
+    role = ped.get("role")
+    if role is not None and (not isinstance(role, str) or (role.strip() and role.strip().lower() not in _ROLES)):
+        raise ScenarioError(f"{at}.role: {role!r} is not one of {', '.join(_ROLES)}")
+    target = ped.get("role_target_id")
+    if target is not None and (not isinstance(target, str) or not target.strip()):
+        raise ScenarioError(f"{at}.role_target_id: expected a non-empty string such as robot:0 or a pedestrian id")
+    offset = ped.get("role_offset")
+    if offset is not None and not (isinstance(offset, list) and len(offset) == 2 and all(map(_is_number, offset))):
+        raise ScenarioError(f"{at}.role_offset: expected [forward, lateral] in metres, got {offset!r}")
+    speed = ped.get("speed_m_s")
+    if speed is not None and (not _is_number(speed) or speed <= 0):
+        raise ScenarioError(f"{at}.speed_m_s: expected a positive number, got {speed!r}")
+    if ped.get("goal") is not None and (ped.get("trajectory") or ped.get("trajectory_poi")):
+        raise ScenarioError(f"{at}: goal and trajectory are mutually exclusive (Robot SF); keep one of them")
+    waits = ped.get("wait_at")
+    if waits is not None:
+        if not isinstance(waits, list):
+            raise ScenarioError(f"{at}.wait_at: expected a list of {{waypoint_index, wait_s}}")
+        for j, w in enumerate(waits):
+            if not isinstance(w, Mapping) or "wait_s" not in w or not ({"waypoint_index", "index", "poi"} & set(w)):
+                raise ScenarioError(f"{at}.wait_at[{j}]: each entry needs wait_s and waypoint_index (or poi)")
+            if not _is_number(w["wait_s"]) or w["wait_s"] < 0:
+                raise ScenarioError(f"{at}.wait_at[{j}].wait_s: expected seconds >= 0, got {w['wait_s']!r}")
+        if not ped.get("trajectory") and not ped.get("trajectory_poi"):
+            raise ScenarioError(f"{at}.wait_at: waits need a trajectory (or trajectory_poi) to wait on")
+    return dict(ped)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_single_peds(peds: Any, where: str) -> tuple[dict[str, Any], ...]:
     if peds is None:
         return ()
     if not isinstance(peds, list):
         raise ScenarioError(f"{where}.single_pedestrians: expected a list")
-    out = []
-    for i, ped in enumerate(peds):
-        at = f"{where}.single_pedestrians[{i}]"
-        if not isinstance(ped, Mapping) or "id" not in ped:
-            raise ScenarioError(f"{at}: each single pedestrian needs an id")
-        unknown = sorted(set(ped) - _SINGLE_PED_KEYS)
-        if unknown:
-            raise ScenarioError(f"{at}: unknown keys {unknown} (known: {sorted(_SINGLE_PED_KEYS)})")
-        if ped.get("role") not in _ROLES:
-            raise ScenarioError(f"{at}.role: {ped.get('role')!r} is not one of lead, follow, accompany")
-        if ped.get("role") and not str(ped.get("role_target_id") or "robot:0").startswith("robot:"):
-            raise ScenarioError(f"{at}.role_target_id: only robot:<i> targets are supported")
-        for w in _as_list(ped.get("wait_at")):
-            if not isinstance(w, Mapping) or "wait_s" not in w:
-                raise ScenarioError(f"{at}.wait_at: each entry needs wait_s (and waypoint_index)")
-        out.append(dict(ped))
+    out = [_check_single_ped(ped, f"{where}.single_pedestrians[{i}]") for i, ped in enumerate(peds)]
+    ids = [str(p["id"]).strip() for p in out]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ScenarioError(f"{where}.single_pedestrians: id(s) {dupes} appear more than once")
     return tuple(out)
 
 

@@ -244,6 +244,10 @@ def test_francis_lead_pedestrian_stays_ahead(reference_dir: Path) -> None:
     env.robot.reset(np.array([10.0, 5.0]), 0.0)
     for _ in range(40):
         env.crowd.step(0.1, env.robot.pos, 0.0, 1.0, False)
+    # Robot SF's top speed: initial 0.5 m/s x peds_speed_mult 1.3, so 4 s cover at most 2.6 m of the 4.5 m.
+    assert 1.5 < np.linalg.norm(env.crowd.pos[0] - np.array([8.0, 7.0])) <= 2.6 + 1e-6
+    for _ in range(80):
+        env.crowd.step(0.1, env.robot.pos, 0.0, 1.0, False)
     assert np.linalg.norm(env.crowd.pos[0] - np.array([12.0, 5.0])) < 0.6  # role_offset [2, 0] ahead
 
 

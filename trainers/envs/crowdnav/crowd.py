@@ -1,25 +1,26 @@
-"""Pedestrians: social-force dynamics vectorised over the whole crowd (no per-pedestrian loop in a step).
+"""Pedestrians: social-force dynamics vectorised over the whole crowd (no per-pedestrian loop in the forces).
 
 Every pedestrian steers towards a target point. Route pedestrians walk the waypoints of a ``ped_route`` and start
 again at its beginning when they reach the end; crowded-zone pedestrians wander between random points of their zone;
-scripted single pedestrians (scenario ``single_pedestrians``) walk their trajectory with waits, or keep an offset
-from the robot (role lead / follow / accompany). Forces (Helbing & Molnar 1995, exponential form): relaxation to the
-desired velocity, pedestrian repulsion with an anisotropic field of view, obstacle repulsion from the nearest point
-of every wall segment (``peds_have_static_obstacle_forces``), repulsion from the robot (``prf_config.is_active``)
-and cohesion inside groups, plus a small random fluctuation (from the episode's seeded generator).
+scripted single pedestrians (the map's and the scenario's ``single_pedestrians``) follow Robot SF's rules for
+goals, trajectories, waits and roles (:mod:`trainers.envs.crowdnav.singles`). Forces (Helbing & Molnar 1995,
+exponential form): relaxation to the desired velocity, pedestrian repulsion with an anisotropic field of view,
+obstacle repulsion from the nearest point of every wall segment (``peds_have_static_obstacle_forces``), repulsion
+from the robot (``prf_config.is_active``) and cohesion inside groups, plus a small random fluctuation (from the
+episode's seeded generator).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from trainers.envs.crowdnav.mapdef import MapDefinition, MapError, Zone
+from trainers.envs.crowdnav.mapdef import MapDefinition, Zone
 from trainers.envs.crowdnav.settings import EnvSettings
+from trainers.envs.crowdnav.singles import GOAL_THRESHOLD, SingleBehaviour, resolve_single_pedestrians
 
 __all__ = ["Crowd"]
 
@@ -30,151 +31,141 @@ ROBOT_A, ROBOT_B = 4.0, 0.35
 NOISE = 0.1  # m/s^2, Helbing's fluctuation term: breaks symmetric deadlocks
 GROUP_K, GROUP_MAX = 1.0, 1.0  # cohesion grows with the gap but stays below the pull of the goal
 WAYPOINT_RADIUS = 1.0
-ROLE_OFFSETS = {"lead": (2.0, 0.0), "follow": (-1.5, 0.0), "accompany": (0.0, 1.2)}
-KIND_ROUTE, KIND_ZONE, KIND_ROLE, KIND_STILL = 0, 1, 2, 3
+KIND_ROUTE, KIND_ZONE, KIND_SINGLE = 0, 1, 2
+
+
+class _Spawn:
+    """Rows of a crowd being spawned (positions and what each pedestrian follows)."""
+
+    def __init__(self) -> None:
+        self.pos: list[np.ndarray] = []
+        self.placed = np.zeros((0, 2))
+        self.route: list[int] = []
+        self.waypoint: list[int] = []
+        self.group: list[int] = []
+        self.kind: list[int] = []
+        self.zone_box: list[tuple[float, float, float, float]] = []
+
+    def add(
+        self,
+        points: np.ndarray,
+        *,
+        route: int,
+        waypoint: int,
+        group: int,
+        kind: int,
+        box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+    ) -> None:
+        n = len(points)
+        self.pos.append(points)
+        self.placed = np.concatenate([self.placed, points])
+        self.route += [route] * n
+        self.waypoint += [waypoint] * n
+        self.group += [group] * n
+        self.kind += [kind] * n
+        self.zone_box += [box] * n
 
 
 class Crowd:
-    """Positions and velocities of every pedestrian of one episode, plus what each one is heading for."""
+    """Positions and velocities of every pedestrian of one episode, plus what each one is heading for.
+
+    Rows: route pedestrians, then crowded-zone pedestrians, then the scripted single pedestrians (``singles``).
+    """
 
     def __init__(self, mapdef: MapDefinition, settings: EnvSettings, single_pedestrians: Sequence[Mapping[str, Any]]):
         self.map = mapdef
         self.settings = settings
         self.radius = settings.sim.ped_radius
-        self._singles = [self._resolve_single(p) for p in single_pedestrians]
+        self.singles = resolve_single_pedestrians(mapdef, single_pedestrians)
+        self._behaviour = SingleBehaviour(self.singles, first=0)
         self.n = 0
         self.pos = np.zeros((0, 2))
         self.vel = np.zeros((0, 2))
 
     # ------------------------------------------------------------------ setup
-    def _point(self, spec: Any, poi: Any, fallback_key: str, where: str, required: bool) -> np.ndarray | None:
-        if spec is not None and not isinstance(spec, str):
-            return np.asarray(spec, dtype=np.float64).reshape(2)
-        name = poi if poi is not None else spec
-        if name is not None:
-            for key in (str(name), f"poi_{name}"):
-                if key in self.map.pois:
-                    return self.map.pois[key].copy()
-            raise MapError(f"{self.map.source}: {where} names POI {name!r}; the map has {sorted(self.map.pois)}")
-        if fallback_key in self.map.single_ped_points:
-            return self.map.single_ped_points[fallback_key].copy()
-        if required:
-            raise MapError(f"{self.map.source}: {where}: no start; add a single_ped_{fallback_key} circle or start")
-        return None
-
-    def _resolve_single(self, ped: Mapping[str, Any]) -> dict[str, Any]:
-        pid = str(ped["id"])
-        where = f"single pedestrian {pid!r}"
-        start = self._point(ped.get("start"), ped.get("start_poi"), f"{pid}_start", where, required=True)
-        goal = self._point(ped.get("goal"), ped.get("goal_poi"), f"{pid}_goal", where, required=False)
-        if "goal" in ped and ped.get("goal") is None and ped.get("goal_poi") is None:
-            goal = None  # goal: null means "no goal" even where the map has a goal circle
-        path = [np.asarray(p, dtype=np.float64) for p in (ped.get("trajectory") or [])]
-        if goal is not None:
-            path.append(goal)
-        waits = np.zeros(len(path))
-        for w in ped.get("wait_at") or []:
-            idx = int(w.get("waypoint_index", w.get("index", 0)))
-            if not 0 <= idx < max(1, len(path)):
-                raise MapError(f"{where}.wait_at: waypoint_index {idx} outside its {len(path)} waypoints")
-            if len(path):
-                waits[idx] = float(w["wait_s"])
-        role = ped.get("role")
-        offset = np.asarray(ped.get("role_offset") or ROLE_OFFSETS.get(role or "", (0.0, 0.0)), dtype=np.float64)
-        speed = float(ped.get("speed_m_s") or 1.2)
-        return {"start": start, "path": path, "waits": waits, "role": role, "offset": offset, "speed": speed}
-
     def reset(self, rng: np.random.Generator, robot_pos: np.ndarray, robot_radius: float) -> None:
         """Spawn the crowd for a new episode (all randomness from ``rng``)."""
         sim = self.settings.sim
-        capacity = self.settings.max_pedestrians - len(self._singles)
-        routes = [self._route_path(r) for r in self.map.ped_routes]
-        routes = [p for p in routes if len(p) >= 2]
+        routes = [p for p in (self._route_path(r) for r in self.map.ped_routes) if len(p) >= 2]
         counts = [round(sim.ped_density * _length(p) * sim.route_width) for p in routes]
         zone_counts = [round(sim.ped_density * z.area) for z in self.map.ped_crowded_zones]
-        counts, zone_counts = _cap(counts, zone_counts, max(0, capacity))
+        counts, zone_counts = _cap(counts, zone_counts, max(0, self.settings.max_pedestrians - len(self.singles)))
+        self._set_route_table(routes)
+        spawn = _Spawn()
+        self._spawn_routes(rng, spawn, routes, counts, robot_pos, robot_radius)
+        self._spawn_zones(rng, spawn, zone_counts, robot_pos, robot_radius)
+        n_crowd = len(spawn.kind)
+        for p in self.singles:
+            spawn.add(p.start[None, :], route=0, waypoint=0, group=-1, kind=KIND_SINGLE)
 
-        # Waypoint table: one row per route, then one per scripted trajectory (padded with the last point).
-        paths = list(routes) + [np.asarray([s["start"], *s["path"]]) for s in self._singles]
-        waits = [np.zeros(len(p)) for p in routes] + [np.concatenate([[0.0], s["waits"]]) for s in self._singles]
-        wmax = max([len(p) for p in paths] + [1])
-        self._wps = np.zeros((max(1, len(paths)), wmax, 2))
-        self._wait_table = np.zeros((max(1, len(paths)), wmax))
-        self._route_len = np.ones(max(1, len(paths)), dtype=np.int64)
-        for i, (p, w) in enumerate(zip(paths, waits, strict=True)):
+        self.n = len(spawn.kind)
+        self.pos = np.concatenate(spawn.pos) if spawn.pos else np.zeros((0, 2))
+        self.route_id = np.asarray(spawn.route, dtype=np.int64)
+        self.wp_idx = np.asarray(spawn.waypoint, dtype=np.int64)
+        self.group = np.asarray(spawn.group, dtype=np.int64)
+        self.kind = np.asarray(spawn.kind, dtype=np.int64)
+        self.zone_box = np.asarray(spawn.zone_box, dtype=np.float64).reshape(-1, 4)
+        pref = np.clip(rng.normal(1.2, 0.15, self.n), 0.6, 1.8)
+        self.pref_speed = pref
+        self.max_speed = pref * sim.peds_speed_mult
+        # Robot SF's physics: top speed = speed multiplier x initial speed; a pedestrian that starts still never moves.
+        single_speed = [p.speed * sim.peds_speed_mult if p.starts_moving else 0.0 for p in self.singles]
+        self.pref_speed[n_crowd:] = single_speed
+        self.max_speed[n_crowd:] = single_speed
+        self.zone_target = np.where(self.kind[:, None] == KIND_ZONE, self.pos, 0.0)
+        self._resample_zone_targets(rng, self.kind == KIND_ZONE)
+        self._behaviour = SingleBehaviour(self.singles, first=n_crowd)
+        self._behaviour.reset()
+        self.vel = np.zeros((self.n, 2))
+        if self.singles:  # they start walking towards their first target at their initial speed (Robot SF)
+            heading = self._behaviour.initial_targets() - self.pos[n_crowd:]
+            norm = np.maximum(np.linalg.norm(heading, axis=1, keepdims=True), 1e-9)
+            self.vel[n_crowd:] = heading / norm * np.asarray(single_speed)[:, None] / sim.peds_speed_mult
+        self._n_crowd = n_crowd
+        self._rng = rng
+        self._self_distance = np.eye(self.n) * 1e6  # keeps a pedestrian from repelling itself
+        self._any_zone = bool((self.kind == KIND_ZONE).any())
+
+    def _set_route_table(self, routes: list[np.ndarray]) -> None:
+        """Waypoint table, one row per pedestrian route, padded with its last point."""
+        wmax = max([len(p) for p in routes] + [1])
+        self._wps = np.zeros((max(1, len(routes)), wmax, 2))
+        self._route_len = np.ones(max(1, len(routes)), dtype=np.int64)
+        for i, p in enumerate(routes):
             self._wps[i, : len(p)] = p
             self._wps[i, len(p) :] = p[-1]
-            self._wait_table[i, : len(w)] = w
             self._route_len[i] = len(p)
 
-        pos, route_id, wp_idx, group, kind, zone_box = [], [], [], [], [], []
-        placed = np.zeros((0, 2))
+    def _spawn_routes(
+        self,
+        rng: np.random.Generator,
+        spawn: _Spawn,
+        routes: list[np.ndarray],
+        counts: list[int],
+        robot_pos: np.ndarray,
+        robot_radius: float,
+    ) -> None:
         next_group = 0
         for r, (path, count) in enumerate(zip(routes, counts, strict=True)):
-            sizes = _group_sizes(rng, count, sim.max_peds_per_group)
-            for size in sizes:
-                p, seg = self._spawn_on_route(rng, path, size, placed, robot_pos, robot_radius)
-                placed = np.concatenate([placed, p])
-                pos.append(p)
-                route_id += [r] * size
-                wp_idx += [seg] * size
-                group += [next_group if size > 1 else -1] * size
+            for size in _group_sizes(rng, count, self.settings.sim.max_peds_per_group):
+                p, seg = self._spawn_on_route(rng, path, size, spawn.placed, robot_pos, robot_radius)
+                spawn.add(p, route=r, waypoint=seg, group=next_group if size > 1 else -1, kind=KIND_ROUTE)
                 next_group += size > 1
-                kind += [KIND_ROUTE] * size
-                zone_box += [(0.0, 0.0, 0.0, 0.0)] * size
+
+    def _spawn_zones(
+        self,
+        rng: np.random.Generator,
+        spawn: _Spawn,
+        zone_counts: list[int],
+        robot_pos: np.ndarray,
+        robot_radius: float,
+    ) -> None:
         for zone, count in zip(self.map.ped_crowded_zones, zone_counts, strict=True):
             sampler = functools.partial(_sample_zone, zone, rng)
             for _ in range(count):
-                p = self._free_points(rng, sampler, 1, placed, robot_pos, robot_radius)
-                placed = np.concatenate([placed, p])
-                pos.append(p)
-                route_id.append(0)
-                wp_idx.append(0)
-                group.append(-1)
-                kind.append(KIND_ZONE)
-                zone_box.append((zone.xmin, zone.ymin, zone.xmax, zone.ymax))
-        for k, single in enumerate(self._singles):
-            pos.append(single["start"][None, :])
-            route_id.append(len(routes) + k)
-            wp_idx.append(min(1, len(single["path"])))
-            group.append(-1)
-            kind.append(KIND_ROLE if single["role"] else (KIND_ROUTE if single["path"] else KIND_STILL))
-            zone_box.append((0.0, 0.0, 0.0, 0.0))
-
-        self.n = len(route_id)
-        self.pos = np.concatenate(pos) if pos else np.zeros((0, 2))
-        self.vel = np.zeros((self.n, 2))
-        self.route_id = np.asarray(route_id, dtype=np.int64)
-        self.wp_idx = np.asarray(wp_idx, dtype=np.int64)
-        self.group = np.asarray(group, dtype=np.int64)
-        self.kind = np.asarray(kind, dtype=np.int64)
-        self.zone_box = np.asarray(zone_box, dtype=np.float64).reshape(-1, 4)
-        n_crowd = self.n - len(self._singles)
-        self.loops = np.arange(self.n) < n_crowd  # crowd routes restart; scripted trajectories stop at the end
-        pref = np.clip(rng.normal(1.2, 0.15, self.n), 0.6, 1.8)
-        pref[n_crowd:] = [s["speed"] for s in self._singles]
-        self.pref_speed = pref
-        self.max_speed = pref * sim.peds_speed_mult
-        self.max_speed[n_crowd:] = pref[n_crowd:]
-        self.wait_left = np.zeros(self.n)
-        self._any_wait_table = bool((self._wait_table > 0).any())
-        self.zone_target = np.where(self.kind[:, None] == KIND_ZONE, self.pos, 0.0)
-        self._resample_zone_targets(rng, self.kind == KIND_ZONE)
-        self.role_offset = np.zeros((self.n, 2))
-        for k, single in enumerate(self._singles):
-            self.role_offset[n_crowd + k] = single["offset"]
-        self.start_pos = self.pos.copy()
-        self._rng = rng
-        self._has_groups = bool((self.group >= 0).any())
-        self._self_distance = np.eye(self.n) * 1e6  # keeps a pedestrian from repelling itself
-        self._refresh_kinds()
-
-    def _refresh_kinds(self) -> None:
-        """Which target rules are in play, so a step skips the ones no pedestrian uses."""
-        self._any_zone = bool((self.kind == KIND_ZONE).any())
-        self._any_role = bool((self.kind == KIND_ROLE).any())
-        self._any_still = bool((self.kind == KIND_STILL).any())
-        self._all_loop_route = bool(((self.kind == KIND_ROUTE) & self.loops).all())
+                p = self._free_points(rng, sampler, 1, spawn.placed, robot_pos, robot_radius)
+                box = (zone.xmin, zone.ymin, zone.xmax, zone.ymax)
+                spawn.add(p, route=0, waypoint=0, group=-1, kind=KIND_ZONE, box=box)
 
     def _route_path(self, route: Any) -> np.ndarray:
         pts = [route.waypoints]
@@ -268,26 +259,22 @@ class Crowd:
         target = self._wps[self.route_id, self.wp_idx]
         if self._any_zone:
             target = np.where((self.kind == KIND_ZONE)[:, None], self.zone_target, target)
-        if self._any_role:
-            c, s = math.cos(robot_theta), math.sin(robot_theta)
-            off = self.role_offset
-            role_target = robot_pos + np.stack([c * off[:, 0] - s * off[:, 1], s * off[:, 0] + c * off[:, 1]], 1)
-            target = np.where((self.kind == KIND_ROLE)[:, None], role_target, target)
-        still = self.kind == KIND_STILL
-        if self._any_still:
-            target = np.where(still[:, None], self.start_pos, target)
+        first = self._n_crowd
+        hold = None
+        if self.singles:
+            single_target, hold = self._behaviour.update(pos, self.group, robot_pos, robot_theta, dt)
+            target[first:] = single_target
+            vel[first:][hold] = 0.0  # waiting or holding: stands, though others may still push it
 
         to_target = target - pos
         dist = np.sqrt((to_target**2).sum(1))
         direction = to_target / np.maximum(dist, 1e-9)[:, None]
-        if self._all_loop_route:
-            speed = self.pref_speed
-        else:  # slow down when arriving (scripted, role and still pedestrians)
-            speed = np.minimum(self.pref_speed, dist / TAU)
-            speed = np.where((self.kind == KIND_ROUTE) & self.loops, self.pref_speed, speed)
-        waiting = self.wait_left > 0
-        if waiting.any():
-            speed = np.where(waiting, 0.0, speed)
+        speed = self.pref_speed.copy()
+        if self._any_zone:  # zone wanderers slow down when arriving at their point
+            zone = self.kind == KIND_ZONE
+            speed[zone] = np.minimum(speed[zone], dist[zone] / TAU)
+        if self.singles:  # scripted pedestrians brake within the goal threshold, as PySocialForce's desired force
+            speed[first:] = np.where(dist[first:] > GOAL_THRESHOLD, self.max_speed[first:], 0.0)
         force = (direction * speed[:, None] - vel) / TAU
 
         # Pedestrian-pedestrian repulsion, anisotropic (less from behind).
@@ -306,18 +293,17 @@ class Crowd:
             rdist = np.sqrt((rd**2).sum(1))
             rmag = ROBOT_A * np.exp((robot_radius + self.radius - rdist) / ROBOT_B)
             force += (rmag / np.maximum(rdist, 1e-9))[:, None] * rd
-        if self._has_groups:
+        if bool((self.group >= 0).any()):
             force += self._cohesion(pos)
-        force += self._rng.normal(0.0, NOISE, force.shape)
+        noise = self._rng.normal(0.0, NOISE, force.shape)
+        force += noise if not self.singles else noise * (speed > 0)[:, None]  # who stands still does not jitter
 
         vel = vel + force * dt
         sp = np.sqrt((vel**2).sum(1))
         vel *= np.minimum(1.0, self.max_speed / np.maximum(sp, 1e-9))[:, None]
-        if self._any_still or waiting.any():
-            vel[waiting | (still & (dist < 0.1))] = 0.0
         self.vel = vel
         self.pos = pos + vel * dt
-        self._advance(dist, dt)
+        self._advance_crowd(dist)
 
     def _cohesion(self, pos: np.ndarray) -> np.ndarray:
         g = self.group
@@ -331,27 +317,18 @@ class Crowd:
         pull = np.minimum(GROUP_MAX, GROUP_K * np.maximum(0.0, dist - 0.5 * np.sqrt(counts[gid])))
         return np.where(member[:, None], pull[:, None] * to_c / np.maximum(dist, 1e-9)[:, None], 0.0)
 
-    def _advance(self, dist: np.ndarray, dt: float) -> None:
-        """Waypoints reached, waits counted down, loops restarted, zone targets renewed (all vectorised)."""
-        if self._any_wait_table:
-            self.wait_left = np.maximum(0.0, self.wait_left - dt)
-        reached = (dist < WAYPOINT_RADIUS) & (self.kind == KIND_ROUTE) & (self.wait_left <= 0)
+    def _advance_crowd(self, dist: np.ndarray) -> None:
+        """Route waypoints reached, routes restarted at their end, zone targets renewed (all vectorised)."""
+        route = self.kind == KIND_ROUTE
+        reached = (dist < WAYPOINT_RADIUS) & route
         if reached.any():
-            wait = self._wait_table[self.route_id, self.wp_idx]
-            self.wait_left = np.where(reached, wait, self.wait_left)
-            last = self._route_len[self.route_id] - 1
-            at_end = reached & (self.wp_idx >= last)
+            at_end = reached & (self.wp_idx >= self._route_len[self.route_id] - 1)
             self.wp_idx = np.where(reached & ~at_end, self.wp_idx + 1, self.wp_idx)
-            restart = at_end & self.loops
-            if restart.any():  # back to the start of the route, where fresh pedestrians would enter
-                self.pos[restart] = self._wps[self.route_id[restart], 0] + self._rng.normal(0, 0.3, (restart.sum(), 2))
-                self.vel[restart] = 0.0
-                self.wp_idx[restart] = 1
-            stop = at_end & ~self.loops
-            if stop.any():
-                self.kind = np.where(stop, KIND_STILL, self.kind)
-                self.start_pos = np.where(stop[:, None], self.pos, self.start_pos)
-                self._refresh_kinds()
+            if at_end.any():  # back to the start of the route, where fresh pedestrians would enter
+                k = int(at_end.sum())
+                self.pos[at_end] = self._wps[self.route_id[at_end], 0] + self._rng.normal(0, 0.3, (k, 2))
+                self.vel[at_end] = 0.0
+                self.wp_idx[at_end] = 1
         if self._any_zone:
             zone_reached = (self.kind == KIND_ZONE) & (np.linalg.norm(self.zone_target - self.pos, axis=1) < 0.5)
             self._resample_zone_targets(self._rng, zone_reached)
