@@ -143,7 +143,9 @@ def test_goal_reached_and_efficiency(simple_matrix: Path) -> None:
         _, reward, terminated, truncated, info = env.step(goal / max(1e-9, np.linalg.norm(goal)))
         if terminated or truncated:
             break
-    assert info["success"] and not info["collision"] and reward > 5
+    assert info["success"] and not info["collision"] and info["is_success"]
+    assert info["meta"]["is_route_complete"] and info["meta"]["reward_terms"]["terminal_bonus"] == 2.0
+    assert reward == pytest.approx(info["meta"]["reward_total"]) and reward > 1.5  # route_completion_v2's bonus
     assert 0.8 < info["path_efficiency"] <= 1.0 and info["scenario_id"] == "simple_empty"
 
 
@@ -154,7 +156,8 @@ def test_wall_collision(simple_matrix: Path) -> None:
         _, reward, terminated, _, info = env.step(np.array([0.0, -1.0]))  # straight into the wall at y = 1
         if terminated:
             break
-    assert info["collision"] and info["collision_kind"] == "obstacle" and reward < -5
+    assert info["collision"] and info["collision_kind"] == "obstacle" and info["meta"]["is_obstacle_collision"]
+    assert reward < -4.5  # route_completion_v2's collision weight, -5
 
 
 def test_pedestrian_collision_and_comfort(simple_matrix: Path) -> None:
@@ -164,6 +167,7 @@ def test_pedestrian_collision_and_comfort(simple_matrix: Path) -> None:
     env.crowd.pos[0] = env.robot.pos + np.array([1.0, 0.0])  # overlapping the robot's 1 m radius
     _, _, terminated, _, info = env.step(np.zeros(2))
     assert terminated and info["collision_kind"] == "pedestrian" and info["comfort_exposure"] > 0
+    assert info["meta"]["is_pedestrian_collision"] and not info["meta"]["is_obstacle_collision"]
 
 
 def test_truncation_at_max_episode_steps(simple_matrix: Path) -> None:
@@ -200,12 +204,17 @@ def test_ego_grid_puts_obstacle_ahead(simple_matrix: Path) -> None:
     assert obstacles[row, 0] == 1.0 and obstacles[row, -1] == 0.0
 
 
-@pytest.mark.parametrize("reward_name", ["route_completion_v2", "simple", "sparse"])
-def test_reward_names(reward_name: str) -> None:
+@pytest.mark.parametrize("reward_name", ["route_completion_v2", "route_completion_v3", "simple", "sparse"])
+def test_reward_is_the_named_function_of_the_step_meta(reward_name: str) -> None:
+    from trainers.envs.crowdnav.rewards import make_reward
+
     env = make_env({}, reward_name=reward_name, seed=0)
     env.reset()
-    _, reward, *_ = env.step(env.action_space.sample())
-    assert isinstance(reward, float)
+    for _ in range(3):
+        _, reward, *_, info = env.step(env.action_space.sample())
+        meta = {k: v for k, v in info["meta"].items() if k not in ("reward_terms", "reward_total")}
+        assert reward == make_reward(reward_name)(meta)
+    assert meta["step_of_episode"] == 3 and meta["last_action"] is not None
 
 
 def test_unknown_reward_and_kwargs_are_errors() -> None:

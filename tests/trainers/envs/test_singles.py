@@ -142,7 +142,8 @@ def test_robot_relative_roles_default_offsets(peds_map: Path, tmp_path: Path, ro
     robot, theta = np.array([10.0, 5.0]), math.pi / 2
     track = _run(env, 250, robot=tuple(robot), theta=theta)
     forward, lateral = DEFAULT_ROLE_OFFSETS[role]
-    expected = robot + [forward * math.cos(theta) - lateral * math.sin(theta), forward * math.sin(theta)]
+    c, s = math.cos(theta), math.sin(theta)
+    expected = robot + np.array([forward * c - lateral * s, forward * s + lateral * c])
     assert np.linalg.norm(track[-1][1] - expected) < 0.35, (role, track[-1][1], expected)
 
 

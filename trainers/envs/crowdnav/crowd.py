@@ -81,6 +81,7 @@ class Crowd:
         self.n = 0
         self.pos = np.zeros((0, 2))
         self.vel = np.zeros((0, 2))
+        self.forces = np.zeros((0, 2))  # the total force on each pedestrian in the last step (comfort metrics)
 
     # ------------------------------------------------------------------ setup
     def reset(self, rng: np.random.Generator, robot_pos: np.ndarray, robot_radius: float) -> None:
@@ -117,6 +118,7 @@ class Crowd:
         self._behaviour = SingleBehaviour(self.singles, first=n_crowd)
         self._behaviour.reset()
         self.vel = np.zeros((self.n, 2))
+        self.forces = np.zeros((self.n, 2))
         if self.singles:  # they start walking towards their first target at their initial speed (Robot SF)
             heading = self._behaviour.initial_targets() - self.pos[n_crowd:]
             norm = np.maximum(np.linalg.norm(heading, axis=1, keepdims=True), 1e-9)
@@ -298,6 +300,7 @@ class Crowd:
         noise = self._rng.normal(0.0, NOISE, force.shape)
         force += noise if not self.singles else noise * (speed > 0)[:, None]  # who stands still does not jitter
 
+        self.forces = force
         vel = vel + force * dt
         sp = np.sqrt((vel**2).sum(1))
         vel *= np.minimum(1.0, self.max_speed / np.maximum(sp, 1e-9))[:, None]

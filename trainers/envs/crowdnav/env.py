@@ -12,11 +12,12 @@ import numpy as np
 from trainers.envs.contracts import observation_signature
 from trainers.envs.crowdnav.crowd import Crowd
 from trainers.envs.crowdnav.mapdef import MapDefinition
-from trainers.envs.crowdnav.rewards import StepOutcome, make_reward
+from trainers.envs.crowdnav.rewards import make_reward
 from trainers.envs.crowdnav.robot import RobotState, max_speed
 from trainers.envs.crowdnav.sensors import OccupancyGrid, RayCaster
 from trainers.envs.crowdnav.settings import EnvSettings, build_settings, merged_overrides
 from trainers.envs.crowdnav.spaces import action_space, space_from_signature
+from trainers.envs.crowdnav.stepmeta import StepMetaTracker
 from trainers.envs.crowdnav.svgmap import load_svg_map
 from trainers.envs.scenarios import Scenario
 
@@ -43,7 +44,8 @@ class CrowdNavEnv(gym.Env):
     | ``socnav_struct`` | goal, robot, pedestrian and map keys; ``occupancy_grid`` (C, H, W) + meta keys with a grid |
 
     ## Rewards
-    Chosen by ``reward_name`` (``crowdnav.rewards``); default ``route_completion_v2``.
+    Chosen by ``reward_name`` under Robot SF's names and semantics (``crowdnav.rewards``); default
+    ``route_completion_v2``. Each step's reward inputs are in ``info["meta"]`` under Robot SF's keys.
 
     ## Starting State
     Robot at a random point of the spawn zone of a random robot route, facing its first waypoint; crowd spawned
@@ -101,6 +103,7 @@ class CrowdNavEnv(gym.Env):
         self._diag = math.hypot(self.map.width, self.map.height)
         self._segs = self.map.segments
         self._steps = 0
+        self._meta = StepMetaTracker(s.sim.time_per_step_in_secs, s.sim.max_episode_steps)
 
     def seed_next_reset(self, seed: int | None) -> None:
         """Seed the next ``reset()`` called without a seed (the factory's ``seed=``)."""
@@ -130,6 +133,8 @@ class CrowdNavEnv(gym.Env):
         self._comfort_steps = 0
         self._success = self._collision = False
         self._collision_kind = ""
+        self.last_meta: dict[str, Any] = {}
+        self._meta.reset(start, self._goal_distance())
         stack = self.settings.sim.stack_steps
         if not self._socnav:
             self._drive = np.repeat(self._drive_state()[None], stack, axis=0)
@@ -138,31 +143,34 @@ class CrowdNavEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         dt = self.settings.sim.time_per_step_in_secs
-        before = self._dist_to_waypoint()
+        action = np.asarray(action, dtype=np.float64)
         old_pos = self.robot.pos
-        self.robot.step(np.asarray(action, dtype=np.float64), dt)
+        self.robot.step(action, dt)
         self.crowd.step(dt, self.robot.pos, self.robot.theta, self.settings.robot.radius, self.settings.sim.prf_active)
         self._steps += 1
         self._path_length += float(np.linalg.norm(self.robot.pos - old_pos))
-        progress = before - self._dist_to_waypoint()
         passed = self._skip_reached_waypoints()
         self._success = self.wp_index >= len(self.waypoints)
         ped_gap = self._nearest_ped_gap()
-        in_space = ped_gap < COMFORT_DISTANCE
-        self._comfort_steps += int(in_space)
+        self._comfort_steps += int(ped_gap < COMFORT_DISTANCE)
         self._collision_kind = self._check_collision(ped_gap)
         self._collision = bool(self._collision_kind)
         terminated = self._success or self._collision
         truncated = (not terminated) and self._steps >= self.settings.sim.max_episode_steps
-        outcome = StepOutcome(
-            progress=progress if not passed else 0.0,
-            waypoints_passed=passed - int(self._success),
-            success=self._success,
-            collision=self._collision,
-            in_personal_space=in_space,
+        meta = self._meta.step(
+            step=self._steps,
+            action=action,
+            robot_pos=self.robot.pos,
+            distance_to_goal=self._goal_distance(),
+            ped_pos=self.crowd.pos,
+            ped_forces=self.crowd.forces,
+            collision_kind=self._collision_kind,
+            waypoint_reached=passed > 0,
+            route_complete=self._success,
             timeout=truncated,
         )
-        reward = self._reward(outcome)
+        reward = float(self._reward(meta))
+        self.last_meta = meta
         if not self._socnav:
             self._drive = np.concatenate([self._drive[1:], self._drive_state()[None]])
             self._rays = np.concatenate([self._rays[1:], self._ray_state()[None]])
@@ -190,6 +198,11 @@ class CrowdNavEnv(gym.Env):
         start = pick(self.map.robot_spawn_zones, route.spawn_id, route.waypoints[0])
         goal = pick(self.map.robot_goal_zones, route.goal_id, route.waypoints[-1])
         return start, goal
+
+    def _goal_distance(self) -> float:
+        """Straight-line distance to the route's last point (Robot SF's ``distance_to_goal``)."""
+        d = self.waypoints[-1] - self.robot.pos
+        return math.hypot(d[0], d[1])
 
     def _dist_to_waypoint(self) -> float:
         if self.wp_index >= len(self.waypoints):
@@ -330,6 +343,8 @@ class CrowdNavEnv(gym.Env):
             "comfort_exposure": self._comfort_steps / steps,
             "route_progress": self.wp_index / len(self.waypoints),
             "num_pedestrians": self.crowd.n,
+            "is_success": self._success,
+            "meta": self.last_meta,
         }
 
 
