@@ -72,3 +72,11 @@ def test_the_config_schemas_allow_exactly_the_keys_the_simulator_knows() -> None
     assert keys("lidar_config") == set(settings.LIDAR_KEYS)
     assert keys("sim_config") == set(settings.SIM_KEYS)
     assert keys("prf_config") == set(settings.PRF_KEYS)
+    from trainers.envs.factory import VIEWER_KWARGS
+    from trainers.envs.validation import FACTORY_KEYWORDS
+
+    assert keys("factory_kwargs") == set(FACTORY_KEYWORDS) == set(VIEWER_KWARGS) | {
+        "reward_name",
+        "reward_kwargs",
+        "peds_have_obstacle_forces",
+    }
