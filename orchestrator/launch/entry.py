@@ -25,7 +25,17 @@ from typing import Any, TextIO
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
-from manifests import Attempt, RunManifest, load_run_manifest, update_run_manifest, utc_now
+from manifests import (
+    Attempt,
+    RunDirLock,
+    RunLockedError,
+    RunManifest,
+    load_run_manifest,
+    manifest_lock,
+    remove_stale_temporaries,
+    update_run_manifest,
+    utc_now,
+)
 from manifests.provenance import allocated_cpus, allocated_memory_gb
 from orchestrator.launch.rundir import attempt_log_paths
 
@@ -173,6 +183,9 @@ class RunJob(Checkpointable):
     local backend's parallelism limit. ``tee`` keeps output on the terminal for ``orch run``.
     """
 
+    # How long a starting job waits for the run directory's trainer lock before it refuses to train.
+    lock_wait_s: float = 10.0
+
     def __init__(
         self,
         run_dir: str,
@@ -206,17 +219,29 @@ class RunJob(Checkpointable):
             # a requeue that arrived after the trainer had finished (Slurm lets a job run KillWait seconds on)
             print(f"orch: run {run_dir.name} is completed already; nothing to do", flush=True)
             return "completed"
-        with _slot(self.slots):
-            manifest = self._open_attempt(run_dir, context)
-            attempt = len(manifest.attempts)
-            out, err = attempt_log_paths(run_dir, attempt)
-            with _capture_output(out, err, tee=self.tee):
-                banner = f"==== orch attempt {attempt} of run {manifest.run_id}: job {context['job_id']} on "
-                banner += f"{context['node']} at {utc_now()} (resume={self._resuming(manifest)}) ===="
-                print(banner, flush=True)
-                if not self.tee:  # in the foreground the terminal shows it once
-                    print(banner, file=sys.stderr, flush=True)
-                return self._train(run_dir, manifest)
+        lock = RunDirLock(run_dir)
+        try:
+            lock.acquire(job_id=context["job_id"], wait_s=self.lock_wait_s)
+        except RunLockedError as exc:  # another trainer owns this run: touch nothing of it
+            print(f"orch: {exc}", file=sys.stderr, flush=True)
+            raise
+        try:
+            with _slot(self.slots):
+                stale = _remove_stale_temporaries(run_dir)
+                manifest = self._open_attempt(run_dir, context)
+                attempt = len(manifest.attempts)
+                out, err = attempt_log_paths(run_dir, attempt)
+                with _capture_output(out, err, tee=self.tee):
+                    banner = f"==== orch attempt {attempt} of run {manifest.run_id}: job {context['job_id']} on "
+                    banner += f"{context['node']} at {utc_now()} (resume={self._resuming(manifest)}) ===="
+                    print(banner, flush=True)
+                    if not self.tee:  # in the foreground the terminal shows it once
+                        print(banner, file=sys.stderr, flush=True)
+                    if stale:
+                        print(f"orch: removed {len(stale)} stale temporary file(s) of an interrupted write", flush=True)
+                    return self._train(run_dir, manifest)
+        finally:
+            lock.release()
 
     def _resuming(self, manifest: RunManifest) -> bool:
         return self.resume or len(manifest.attempts) > 1
@@ -357,6 +382,13 @@ class RunJob(Checkpointable):
             tee=self.tee,
         )
         return DelayedSubmission(again)
+
+
+def _remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """``.tmp-*`` files a killed attempt left mid-write. Safe now: this process holds the trainer lock (no trainer
+    writes) and the manifest lock (no run.json writer is between its temporary file and its rename)."""
+    with manifest_lock(run_dir):
+        return remove_stale_temporaries(run_dir, run_dir / "checkpoints")
 
 
 def _set_status(status: str) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from submitit.helpers import DelayedSubmission
 
-from manifests import load_run_manifest, update_run_manifest
+from manifests import RunDirLock, RunLockedError, load_run_manifest, update_run_manifest
 from orchestrator.launch.entry import RunJob, resolve_num_envs_on_node
 from orchestrator.launch.rundir import Provenance, create_run_dir
 from orchestrator.launch.submit import plan_runs
@@ -148,3 +148,28 @@ def test_ctrl_c_cancels_the_run(tmp_path: Path, make_toy_config, toy_resolver, m
         RunJob(str(run_dir))()
     manifest = load_run_manifest(run_dir)
     assert manifest.status == "cancelled" and manifest.attempts[-1].state == "cancelled"
+
+
+def test_a_second_trainer_on_a_locked_run_is_refused_and_changes_nothing(
+    tmp_path: Path, make_toy_config, toy_resolver, monkeypatch
+) -> None:
+    run_dir = _run_dir(tmp_path, make_toy_config(total_steps=2), toy_resolver)
+    before = (run_dir / "run.json").read_text()
+    monkeypatch.setattr(RunJob, "lock_wait_s", 0.2)
+    with RunDirLock(run_dir), pytest.raises(RunLockedError, match="being trained already"):
+        RunJob(str(run_dir))()
+    assert (run_dir / "run.json").read_text() == before
+    assert not (run_dir / "logs" / "attempt_1.out").exists()
+
+
+def test_stale_temporaries_of_a_killed_attempt_are_removed_at_start(
+    tmp_path: Path, make_toy_config, toy_resolver
+) -> None:
+    run_dir = _run_dir(tmp_path, make_toy_config(total_steps=2), toy_resolver)
+    (run_dir / "checkpoints").mkdir()
+    stale = [run_dir / ".tmp-run.json.deadbeef", run_dir / "checkpoints" / ".tmp-step_9.json.ckpt.0badf00d"]
+    for path in stale:
+        path.write_bytes(b"torn by SIGKILL")
+    assert RunJob(str(run_dir))() == "completed"
+    assert not any(p.exists() for p in stale)
+    assert "removed 2 stale temporary file(s)" in (run_dir / "logs" / "attempt_1.out").read_text()
