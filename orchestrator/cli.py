@@ -330,25 +330,33 @@ def logs_command(
         sys.stdout.flush()
 
 
+EXIT_NOT_CANCELLED = 3  # orch cancel: some runs could not be stopped and are still running (named on stderr)
+
+
 @app.command("cancel", rich_help_panel=PANEL_RUN)
 def cancel_command(
     target: RunRefArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (only a terminal is asked anyway).")] = False,
     artifact_root: ArtifactRootOpt = None,
 ) -> None:
-    """Stop a run or every run of a sweep and mark them cancelled. Exit 0 done, 1 declined, 2 unknown run."""
+    """Stop a run or every run of a sweep; mark cancelled only those stopped. Exit 0, 1 declined, 2 bad name, 3 left."""
     from orchestrator.cancel import cancel_runs, plan_cancel
+    from orchestrator.launch.rundir import select_runs
 
-    targets, ended = plan_cancel(_artifact_root(artifact_root), target)
+    targets, ended = plan_cancel(select_runs(_artifact_root(artifact_root), target))
     if not targets:
         typer.echo(f"nothing to cancel: {len(ended)} run(s) already ended")
         return
     if not yes and sys.stdin.isatty():
         typer.confirm(f"cancel {len(targets)} run(s) ({', '.join(t.run_id for t in targets[:3])}...)?", abort=True)
     result = cancel_runs(targets)
-    for error in result.errors:
-        typer.echo(f"warning: {error}", err=True)
-    typer.echo(f"cancelled {len(result.cancelled)} run(s); {len(ended)} had already ended")
+    for run_id, why in result.left_running.items():
+        typer.echo(f"error: {run_id} is still running: {why}", err=True)
+    finished = f"; {len(result.skipped)} finished first" if result.skipped else ""
+    typer.echo(f"cancelled {len(result.cancelled)} run(s); {len(ended)} had already ended{finished}")
+    if not result.complete:
+        typer.echo(f"not cancelled: {len(result.left_running)} run(s) left running (see above)", err=True)
+        raise typer.Exit(EXIT_NOT_CANCELLED)
 
 
 # ------------------------------------------------------------------------------------------------ eval / bench

@@ -326,10 +326,11 @@ class RunJob(Checkpointable):
                 m.attempts[-1].end = utc_now()
                 m.attempts[-1].state = state
                 m.attempts[-1].reason = reason
-            if m.extra.get("cancel_requested_at") or state == "cancelled":
-                m.status, m.error = "cancelled", m.error or ("cancelled by orch cancel" if reason is None else reason)
-            elif state == "completed" and m.status != "completed":
+            if state == "completed":  # the trainer finished: that is the truth, whatever a cancel asked meanwhile
                 m.status = "completed"
+                m.extra.pop("cancel_requested_at", None)
+            elif m.extra.get("cancel_requested_at") or state == "cancelled":
+                m.status, m.error = "cancelled", m.error or ("cancelled by orch cancel" if reason is None else reason)
             elif state == "failed" and m.status != "failed":
                 m.status, m.error = "failed", reason
             if m.status in ("completed", "failed", "cancelled"):

@@ -14,15 +14,15 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError
-from orchestrator.launch.backend import Backend, JobHandle, JobState
+from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState
 from orchestrator.launch.runspec import RunSpec
 
-__all__ = ["LocalBackend", "default_parallelism", "process_alive"]
+__all__ = ["LocalBackend", "default_parallelism", "on_another_host", "process_alive", "signal_processes"]
 
 _CONTROLLER_MODULE = "submitit.local._local"
 
@@ -105,6 +105,7 @@ class LocalBackend(Backend):
                 signal_delay_s=self.profile.signal_delay_s,
                 trainer_entry=spec.trainer_entry,
                 slots=slots,
+                resume=spec.resume,
             )
             for spec in specs
         ]
@@ -113,6 +114,10 @@ class LocalBackend(Backend):
             JobHandle(run_id=s.run_id, job_id=j.job_id, stdout=str(j.paths.stdout), stderr=str(j.paths.stderr))
             for s, j in zip(specs, submitted, strict=True)
         ]
+
+    @classmethod
+    def unreachable(cls, scheduler: Mapping[str, Any]) -> str | None:
+        return on_another_host(scheduler)
 
     @classmethod
     def query_states(cls, job_ids: Iterable[str]) -> dict[str, JobState]:
@@ -132,14 +137,41 @@ class LocalBackend(Backend):
         return states
 
     @classmethod
-    def cancel_jobs(cls, job_ids: Iterable[str]) -> None:
+    def cancel_jobs(cls, job_ids: Iterable[str]) -> CancelReport:
         """SIGINT to each controller: it stops its task (SIGINT, then SIGKILL) and exits."""
-        for job_id in job_ids:
-            if str(job_id).isdigit() and _controller_alive(int(job_id)):
-                try:
-                    os.kill(int(job_id), signal.SIGINT)
-                except ProcessLookupError:
-                    continue
+        return signal_processes(job_ids, signal.SIGINT, alive=_controller_alive)
+
+
+def on_another_host(scheduler: Mapping[str, Any]) -> str | None:
+    """A pid names a process only on the machine that started it: say so for a run submitted elsewhere."""
+    host = scheduler.get("submit_host")
+    if host and host != socket.gethostname():
+        return f"its process runs on {host}; run this command there"
+    return None
+
+
+def signal_processes(job_ids: Iterable[str], signum: int, *, alive: Any) -> CancelReport:
+    """Send ``signum`` to each pid-like job id (``123`` or ``pid-123``) whose process ``alive(pid)``; a process that is
+    gone already counts as stopped, one that refuses the signal (another user's) is reported."""
+    stopped: set[str] = set()
+    failed: dict[str, str] = {}
+    for job_id in (str(j) for j in job_ids):
+        number = job_id.removeprefix("pid-")
+        if not number.isdigit():
+            failed[job_id] = f"{job_id!r} is not a process id"
+            continue
+        if not alive(int(number)):
+            stopped.add(job_id)
+            continue
+        try:
+            os.kill(int(number), signum)
+        except ProcessLookupError:
+            stopped.add(job_id)
+        except PermissionError:
+            failed[job_id] = f"not allowed to signal process {number} (another user's)"
+        else:
+            stopped.add(job_id)
+    return CancelReport(frozenset(stopped), failed)
 
 
 def _controller_alive(pid: int) -> bool:

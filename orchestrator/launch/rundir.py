@@ -35,6 +35,7 @@ __all__ = [
     "find_duplicates",
     "iter_run_dirs",
     "read_run_json",
+    "read_run_json_checked",
     "record_submission",
     "resolve_run",
     "select_runs",
@@ -142,6 +143,26 @@ def read_run_json(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_run_json_checked(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``run.json`` as a dict, or None and why it cannot be read (None, None: there is no run.json, not a run)."""
+    path = run_dir / "run.json"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None, None
+    except PermissionError:
+        return None, (
+            f"cannot read {path}: permission denied (its owner wrote it with a strict umask; "
+            "ask them to run chmod -R g+rX on the run, and to set umask 002 for shared artifact roots)"
+        )
+    except (OSError, ValueError) as exc:
+        return None, f"cannot read {path}: {exc}"
+    if not isinstance(data, dict):
+        return None, f"cannot read {path}: not a JSON object"
+    return data, None
 
 
 def iter_run_dirs(root: Path) -> Iterator[Path]:

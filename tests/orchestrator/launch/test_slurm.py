@@ -80,7 +80,7 @@ def slurm_root(tmp_path_factory: pytest.TempPathFactory) -> Any:
     yield root
     runs = root / "runs"
     if runs.exists():  # leave the cluster empty even when a test failed half-way
-        cancel_runs([t for d in runs.iterdir() for t in plan_cancel(root, d.name)[0]])
+        cancel_runs(plan_cancel(list(runs.iterdir()))[0])
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_hanging_trainer_is_stalled_then_cancelled(slurm_root: Path, time_limit_
     )
     assert collect_status(slurm_root, result.sweep_id).runs[0].status == "cancelled"
     assert load_run_manifest(run_dir).status == "cancelled"
-    assert plan_cancel(slurm_root, result.sweep_id)[0] == [] and cancel_runs([]).cancelled == []
+    assert plan_cancel([run_dir])[0] == [] and cancel_runs([]).cancelled == []
 
 
 def test_scontrol_requeue_resumes_from_checkpoint(slurm_root: Path, time_limit_job: SubmitResult) -> None:
