@@ -215,12 +215,18 @@ def _wait_and_exit(root: Path, sweep_id: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ inspect runs
-RunRefArg = Annotated[str, typer.Argument(help="Run id (or unique prefix), run directory, or sweep id.")]
+RunRefArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix of one), or a run directory.")]
+RunRefsArg = Annotated[
+    list[str], typer.Argument(help="Runs: run id, unique prefix of one, sweep id, or path.", show_default=False)
+]
 
 
 @app.command("status", rich_help_panel=PANEL_INSPECT)
 def status_command(
-    target: Annotated[str | None, typer.Argument(help="Run or sweep (default: the newest submission).")] = None,
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Runs or sweeps: id, unique prefix, sweep id, path (default: the newest submission)."),
+    ] = None,
     all_runs: Annotated[bool, typer.Option("--all", help="Every run under the artifact root.")] = False,
     state: Annotated[
         list[str] | None, typer.Option("--state", help="Only runs in this state (repeatable; 'stalled' too).")
@@ -243,7 +249,7 @@ def status_command(
     policy = StallPolicy(factor=stall_factor, min_s=stall_after * 60)
 
     def report() -> Any:
-        return collect_status(root, target, all_runs=all_runs, states=state or (), stall=policy, metric=metric)
+        return collect_status(root, targets or None, all_runs=all_runs, states=state or (), stall=policy, metric=metric)
 
     if json_output:
         typer.echo(json.dumps(report().to_json(), indent=2, default=str))
@@ -335,21 +341,21 @@ EXIT_NOT_CANCELLED = 3  # orch cancel: some runs could not be stopped and are st
 
 @app.command("cancel", rich_help_panel=PANEL_RUN)
 def cancel_command(
-    target: RunRefArg,
+    targets: RunRefsArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (only a terminal is asked anyway).")] = False,
     artifact_root: ArtifactRootOpt = None,
 ) -> None:
     """Stop a run or every run of a sweep; mark cancelled only those stopped. Exit 0, 1 declined, 2 bad name, 3 left."""
     from orchestrator.cancel import cancel_runs, plan_cancel
-    from orchestrator.launch.rundir import select_runs
+    from orchestrator.runref import resolve_runs
 
-    targets, ended = plan_cancel(select_runs(_artifact_root(artifact_root), target))
-    if not targets:
+    runs, ended = plan_cancel(resolve_runs(_artifact_root(artifact_root), targets))
+    if not runs:
         typer.echo(f"nothing to cancel: {len(ended)} run(s) already ended")
         return
     if not yes and sys.stdin.isatty():
-        typer.confirm(f"cancel {len(targets)} run(s) ({', '.join(t.run_id for t in targets[:3])}...)?", abort=True)
-    result = cancel_runs(targets)
+        typer.confirm(f"cancel {len(runs)} run(s) ({', '.join(t.run_id for t in runs[:3])}...)?", abort=True)
+    result = cancel_runs(runs)
     for run_id, why in result.left_running.items():
         typer.echo(f"error: {run_id} is still running: {why}", err=True)
     finished = f"; {len(result.skipped)} finished first" if result.skipped else ""
@@ -405,7 +411,17 @@ gate_app = typer.Typer(
 )
 app.add_typer(gate_app, name="gate", rich_help_panel=PANEL_VALIDATE)
 
-RunPathsArg = Annotated[list[Path], typer.Argument(help="Run directories, or sweep folders holding them.")]
+RunPathsArg = Annotated[
+    list[str], typer.Argument(help="Runs: run id, unique prefix of one, sweep id, run directory or a folder of them.")
+]
+
+
+def _run_dirs(words: list[str], artifact_root: Path | None) -> list[Path]:
+    from orchestrator.runref import resolve_runs
+
+    return resolve_runs(_artifact_root(artifact_root), words)
+
+
 TolOpt = Annotated[
     list[str] | None,
     typer.Option("--tol", help="Tolerance override: key=value or metric.key=value (rtol=0.2). Repeatable."),
@@ -434,6 +450,7 @@ def gate_baseline_command(
     tol: TolOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing baseline (on purpose).")] = False,
     baselines_dir: BaselinesDirOpt = None,
+    artifact_root: ArtifactRootOpt = None,
 ) -> None:
     """Freeze medians of a gate's key metrics over step ranges of RUNS (seeds of one config) as a baseline."""
     from orchestrator.gate.baseline import create_baseline
@@ -441,7 +458,7 @@ def gate_baseline_command(
 
     command = "orch gate baseline " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
     path, doc = create_baseline(
-        runs, name=name, gate=gate, tolerances=parse_tolerance_overrides(tol), force=force,
+        _run_dirs(runs, artifact_root), name=name, gate=gate, tolerances=parse_tolerance_overrides(tol), force=force,
         directory=baselines_dir, command=command,
     )  # fmt: skip
     ranges = sum(len(m["ranges"]) for m in doc["metrics"].values())
@@ -455,13 +472,17 @@ def gate_compare_command(
     tol: TolOpt = None,
     baselines_dir: BaselinesDirOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
+    artifact_root: ArtifactRootOpt = None,
 ) -> None:
     """Check RUNS against a baseline: JSON summary, then one PASS/FAIL line; exit 3 on failure."""
     from orchestrator.gate.compare import compare_with_baseline
     from orchestrator.gate.profiles import parse_tolerance_overrides
 
     result = compare_with_baseline(
-        runs, baseline=baseline, overrides=parse_tolerance_overrides(tol), directory=baselines_dir
+        _run_dirs(runs, artifact_root),
+        baseline=baseline,
+        overrides=parse_tolerance_overrides(tol),
+        directory=baselines_dir,
     )
     _print_gate(result.passed, result.verdict, result.summary, quiet=quiet)
 
@@ -512,11 +533,12 @@ def plot_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric to draw. Repeatable.")] = None,
     x: Annotated[str, typer.Option("--x", help="x axis: env_steps or wall_time.")] = "env_steps",
+    artifact_root: ArtifactRootOpt = None,
 ) -> None:
     """Learning curves (seeds as mean and 95% band, configs overlaid); Dreamer runs add world-model panels."""
     from orchestrator.plots import plot_runs
 
-    result = plot_runs(runs, out=out, metrics=metric, x_axis=x)
+    result = plot_runs(_run_dirs(runs, artifact_root), out=out, metrics=metric, x_axis=x)
     for path in result.files:
         typer.echo(f"wrote {path}")
     if result.skipped:

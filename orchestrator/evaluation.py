@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError, StatusError
-from orchestrator.launch.rundir import resolve_run
+from orchestrator.runref import resolve_run
 
 __all__ = ["BENCHMARKS", "EVALUATORS", "bench_trainer", "evaluate_run"]
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from orchestrator.errors import StatusError
 from orchestrator.launch.backend import job_alive
-from orchestrator.launch.rundir import attempt_log_paths, read_run_json, resolve_run
+from orchestrator.launch.rundir import attempt_log_paths, read_run_json
+from orchestrator.runref import resolve_run
 
 __all__ = ["LogSource", "follow_log", "locate_log", "read_log"]
 

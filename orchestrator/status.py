@@ -25,7 +25,8 @@ from typing import Any
 from manifests import RUN_STATES
 from orchestrator.errors import StatusError
 from orchestrator.launch.backend import JobState, backend_for
-from orchestrator.launch.rundir import read_run_json_checked, select_runs
+from orchestrator.launch.rundir import iter_run_dirs, newest_submission, read_run_json_checked
+from orchestrator.runref import resolve_runs
 
 __all__ = [
     "METRIC_PREFERENCE",
@@ -401,7 +402,7 @@ def _groups(rows: list[RunRow]) -> list[GroupRow]:
 
 def collect_status(
     root: Path,
-    ref: str | None = None,
+    ref: str | Sequence[str] | None = None,
     *,
     all_runs: bool = False,
     states: Sequence[str] = (),
@@ -410,12 +411,16 @@ def collect_status(
     clock: Callable[[], float] = time.time,
     watcher_factory: Callable[[Path, str], Any] | None = None,
 ) -> StatusReport:
-    """Rows for a run, a sweep, the newest submission (default) or every run (``all_runs``)."""
+    """Rows for runs named as ``orchestrator.runref`` reads names (a run, a sweep, a path; one or several), the newest
+    submission (default) or every run (``all_runs``)."""
     wanted = [s.lower() for s in states]
     bad = [s for s in wanted if s not in (*RUN_STATES, "stalled")]
     if bad:
         raise StatusError(f"--state {', '.join(bad)}: not a state; choose from {', '.join((*RUN_STATES, 'stalled'))}")
-    dirs = select_runs(root, ref, all_runs=all_runs)
+    if ref is not None:
+        dirs = resolve_runs(root, [ref] if isinstance(ref, str) else ref)
+    else:
+        dirs = list(iter_run_dirs(root)) if all_runs else newest_submission(root)
     manifests, unreadable = _load_manifests(dirs)
     job_states, stale, messages = _scheduler_states(root, [m for _, m in manifests], watcher_factory)
     messages = unreadable + messages

@@ -13,7 +13,7 @@ from archive_helpers import make_run, tree
 
 from manifests import load_archive_manifest, load_run_manifest
 from orchestrator.archive import ArchiveOptions, archive_runs, resolve_targets, restore_archive, verify_archive
-from orchestrator.errors import ArchiveError
+from orchestrator.errors import ArchiveError, RunRefError
 
 LEFT_OUT_ALWAYS = {
     "checkpoints/step_15.pt",  # no sidecar
@@ -105,7 +105,7 @@ def test_targets_run_id_sweep_id_and_folder(tmp_path: Path) -> None:
     assert resolve_targets(["r-c"], root) == [c]
     assert resolve_targets(["sw1", "r-a"], root) == [a, b]
     assert resolve_targets([str(runs)], root) == [a, b, c]
-    with pytest.raises(ArchiveError, match="no such run directory, run id or sweep id"):
+    with pytest.raises(RunRefError, match="no run or sweep 'nope'"):
         resolve_targets(["nope"], root)
 
 
