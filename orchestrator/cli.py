@@ -215,6 +215,12 @@ def _wait_and_exit(root: Path, sweep_id: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ inspect runs
+StallAfterOpt = Annotated[
+    float, typer.Option("--stall-after", help="Minutes without progress before STALLED (at least).")
+]
+StallFactorOpt = Annotated[
+    float, typer.Option("--stall-factor", help="...or this many median progress intervals, if longer.")
+]
 RunRefArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix of one), or a run directory.")]
 RunRefsArg = Annotated[
     list[str], typer.Argument(help="Runs: run id, unique prefix of one, sweep id, or path.", show_default=False)
@@ -233,12 +239,8 @@ def status_command(
     ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh a live table until Ctrl-C.")] = False,
     json_output: JsonOpt = False,
-    stall_after: Annotated[
-        float, typer.Option("--stall-after", help="Minutes without progress before STALLED (at least).")
-    ] = 10.0,
-    stall_factor: Annotated[
-        float, typer.Option("--stall-factor", help="...or this many median progress intervals, if longer.")
-    ] = 3.0,
+    stall_after: StallAfterOpt = 10.0,
+    stall_factor: StallFactorOpt = 3.0,
     metric: Annotated[str | None, typer.Option("--metric", help="Metric to show (default: picked per run).")] = None,
     artifact_root: ArtifactRootOpt = None,
 ) -> None:
@@ -246,7 +248,7 @@ def status_command(
     from orchestrator.status import StallPolicy, collect_status
 
     root = _artifact_root(artifact_root)
-    policy = StallPolicy(factor=stall_factor, min_s=stall_after * 60)
+    policy = StallPolicy.from_minutes(stall_after, stall_factor)
 
     def report() -> Any:
         return collect_status(root, targets or None, all_runs=all_runs, states=state or (), stall=policy, metric=metric)
@@ -270,7 +272,9 @@ def _print_wide(renderable: Any) -> None:
 
 
 def _status_renderables(report: Any) -> list[Any]:
-    from orchestrator.views import groups_table, status_table
+    from rich.text import Text
+
+    from orchestrator.views import groups_table, resume_lines, status_table
 
     parts: list[Any] = [status_table(report)]
     groups = groups_table(report)
@@ -278,6 +282,7 @@ def _status_renderables(report: Any) -> list[Any]:
         parts.append(groups)
     if not report.runs:
         parts.append(f"no runs under {report.artifact_root} match")
+    parts += [Text(line) for line in resume_lines(report)]
     return parts
 
 
@@ -363,6 +368,66 @@ def cancel_command(
     if not result.complete:
         typer.echo(f"not cancelled: {len(result.left_running)} run(s) left running (see above)", err=True)
         raise typer.Exit(EXIT_NOT_CANCELLED)
+
+
+EXIT_NOT_RESUMED = 3  # orch resume: some runs were resubmitted, others were refused (named on stderr)
+
+
+@app.command("resume", rich_help_panel=PANEL_RUN)
+def resume_command(
+    targets: Annotated[
+        list[str] | None, typer.Argument(help="Runs: run id, unique prefix, sweep id, path. With --stalled: optional.")
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", "-c", help="Another cluster profile (default: the one in run.json).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Change the profile: --set cluster.time_min=2880. Repeatable.")
+    ] = None,
+    stalled: Annotated[
+        bool, typer.Option("--stalled", help="Restart the runs shown STALLED (cancel, then resume); cron-safe.")
+    ] = False,
+    stall_after: StallAfterOpt = 10.0,
+    stall_factor: StallFactorOpt = 3.0,
+    artifact_root: ArtifactRootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Resubmit failed, cancelled, timed-out or vanished runs: newest checkpoint, same run dir and W&B run."""
+    from orchestrator.launch.clusters import split_cluster_overrides
+    from orchestrator.resume import restart_stalled, resume_runs
+    from orchestrator.runref import resolve_runs
+    from orchestrator.status import StallPolicy
+
+    root = _artifact_root(artifact_root)
+    config_overrides, cluster_overrides = split_cluster_overrides(overrides or ())
+    if config_overrides:
+        raise typer.BadParameter("a resumed run keeps its config; --set takes only cluster.KEY=VALUE here")
+    policy = StallPolicy.from_minutes(stall_after, stall_factor)
+    if stalled:
+        result = restart_stalled(root, targets, stall=policy, cluster=cluster, cluster_overrides=cluster_overrides)
+    elif not targets:
+        raise typer.BadParameter("name the runs to resume (run id, prefix, sweep id, path), or pass --stalled")
+    else:
+        dirs = resolve_runs(root, targets)
+        result = resume_runs(dirs, root=root, cluster=cluster, cluster_overrides=cluster_overrides)
+    _print_resume(result, json_output, stalled)
+
+
+def _print_resume(result: Any, json_output: bool, stalled: bool) -> None:
+    if json_output:
+        doc = {k: getattr(result, k) for k in ("resumed", "refused", "skipped", "clusters")}
+        typer.echo(json.dumps({"schema_version": 1, **doc}, indent=2))
+    else:
+        for run_id, job_id in result.resumed.items():
+            typer.echo(f"resumed {run_id} as job {job_id} on {result.clusters.get(run_id)}")
+        for run_id, why in result.skipped.items():
+            typer.echo(f"skipped {run_id}: {why}")
+        if not (result.resumed or result.refused or result.skipped):
+            typer.echo("no stalled runs" if stalled else "nothing to resume")
+    for run_id, why in result.refused.items():
+        typer.echo(f"error: {run_id} not resumed: {why}", err=True)
+    if result.refused:
+        raise typer.Exit(EXIT_NOT_RESUMED if result.resumed else EXIT_USAGE)
 
 
 # ------------------------------------------------------------------------------------------------ eval / bench

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import statistics
 import time
@@ -66,6 +67,17 @@ class StallPolicy:
 
     factor: float = 3.0
     min_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.factor) or self.factor <= 0:
+            raise StatusError(f"--stall-factor must be a positive, finite number, got {self.factor}")
+        if not math.isfinite(self.min_s) or self.min_s <= 0:
+            raise StatusError(f"--stall-after must be a positive, finite number of minutes, got {self.min_s / 60:g}")
+
+    @classmethod
+    def from_minutes(cls, after_min: float, factor: float) -> StallPolicy:
+        """The policy of ``--stall-after MIN --stall-factor X``; bad values raise :class:`StatusError` (exit 2)."""
+        return cls(factor=factor, min_s=after_min * 60)
 
     def threshold(self, median_interval_s: float | None) -> float:
         return max(self.factor * (median_interval_s or 0.0), self.min_s)
@@ -200,6 +212,7 @@ class RunRow:
     error: str | None = None
     run_dir: str = ""
     dry_run: bool = False
+    resume_command: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -304,8 +317,26 @@ def _alive_running(job: JobState | None) -> bool:
     return job is not None and job.alive and (job.state == "running" or not job.authoritative)
 
 
+# Runs in these states are put back by orch resume (a STALLED run by orch resume --stalled).
+_RESUMABLE = frozenset({"failed", "cancelled"})
+
+
+def _resume_command(root: Path, run_id: str, status: str, stalled: bool, dry_run: bool) -> str | None:
+    from orchestrator.resume import resume_hint
+
+    if dry_run or not (stalled or status in _RESUMABLE):
+        return None
+    return resume_hint(run_id, root, stalled=stalled)
+
+
 def _row(
-    run_dir: Path, data: dict[str, Any], job: JobState | None, now: float, stall: StallPolicy, metric: str | None
+    root: Path,
+    run_dir: Path,
+    data: dict[str, Any],
+    job: JobState | None,
+    now: float,
+    stall: StallPolicy,
+    metric: str | None,
 ) -> RunRow:
     sched = data.get("scheduler") or {}
     status, error = effective_status(data, job)
@@ -329,8 +360,9 @@ def _row(
     if progress.rate and total is not None and step is not None and status == "running":
         eta = max(0.0, (int(total) - int(step)) / progress.rate)
     name, value = _pick_metric({**(data.get("metrics") or {}), **progress.metrics}, metric)
+    run_id = str(data.get("run_id") or run_dir.name)
     return RunRow(
-        run_id=str(data.get("run_id") or run_dir.name),
+        run_id=run_id,
         status=status if status in RUN_STATES else "pending",
         stalled=stalled,
         job_id=str(sched["job_id"]) if sched.get("job_id") else None,
@@ -355,6 +387,7 @@ def _row(
         error=error,
         run_dir=str(run_dir),
         dry_run=bool(data.get("dry_run")),
+        resume_command=_resume_command(root, run_id, status, stalled, bool(data.get("dry_run"))),
     )
 
 
@@ -430,7 +463,7 @@ def collect_status(
     for run_dir, data in manifests:
         key = _job_key(data.get("scheduler") or {})
         job = job_states.get(key) if key else None
-        rows.append(_row(run_dir, data, job, now, policy, metric))
+        rows.append(_row(root, run_dir, data, job, now, policy, metric))
     if wanted:
         rows = [r for r in rows if r.status in wanted or ("stalled" in wanted and r.stalled)]
     return StatusReport(rows, _groups(rows), str(root), stale, messages, now)

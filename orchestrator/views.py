@@ -8,7 +8,7 @@ from rich.table import Table
 
 from orchestrator.console import make_table
 
-__all__ = ["duration", "groups_table", "status_table", "submit_table"]
+__all__ = ["duration", "groups_table", "resume_lines", "status_table", "submit_table"]
 
 _STYLE = {
     "completed": "green",
@@ -80,6 +80,21 @@ def status_table(report: Any) -> Table:
             note,
         )
     return table
+
+
+def resume_lines(report: Any, *, limit: int = 10) -> list[str]:
+    """The exact command that resumes each run that needs it (failed, cancelled, STALLED), at most ``limit`` of them,
+    then one command per sweep for the rest."""
+    rows = [r for r in report.runs if r.resume_command]
+    if not rows:
+        return []
+    lines = ["to resume (back on its cluster, from its newest complete checkpoint, same run directory and W&B run):"]
+    lines += [f"  {r.resume_command}" for r in rows[:limit]]
+    if len(rows) > limit:
+        sweeps = sorted({r.sweep_id for r in rows[limit:] if r.sweep_id})
+        more = f"  ... and {len(rows) - limit} more"
+        lines.append(more + (f"; a whole sweep at once: orch resume {sweeps[0]}" if sweeps else ""))
+    return lines
 
 
 def groups_table(report: Any) -> Table | None:

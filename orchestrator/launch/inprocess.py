@@ -55,13 +55,14 @@ class InProcessBackend(Backend):
 
     @classmethod
     def query_states(cls, job_ids: Iterable[str]) -> dict[str, JobState]:
-        """Whether each ``orch run`` process is alive, from /proc."""
+        """Whether each ``orch run`` process is alive, from /proc. This process asking about its own pid means the
+        run it started here has returned (a notebook, a test, ``orch run`` then ``--resume`` in one session)."""
         states: dict[str, JobState] = {}
         for job_id in (str(j) for j in job_ids):
             pid = _pid(job_id)
             if pid is None:
                 continue
-            alive = process_alive(pid)
+            alive = pid != os.getpid() and process_alive(pid)
             states[job_id] = JobState(
                 job_id,
                 "running" if alive else "completed",
