@@ -1,9 +1,13 @@
 """The job callable: what runs on the compute node (or in this process) for one run directory.
 
-:class:`RunJob` is small and picklable (it carries only paths and numbers). On a preemption or time-limit signal
-submitit calls :meth:`RunJob.checkpoint`, which records the attempt's end and returns the job's own resubmission;
-the trainer then resumes from its newest complete checkpoint. A job killed without notice (``scontrol requeue``, a
-node failure) is noticed by the next attempt, which closes the open attempt and resumes too. Requeues are bounded.
+:class:`RunJob` is small and picklable (it carries only paths and numbers). On a preemption or time-limit warning
+(SIGUSR2, ``signal_delay_s`` before the end) the trainer is asked to stop (``trainers.common.signals``): it finishes
+its step, writes a complete checkpoint and returns control; only then does submitit's own handler run, which calls
+:meth:`RunJob.checkpoint` (record the attempt's end, return the job's own resubmission) and requeues the job. A
+trainer that does not reach a step boundary in time is requeued anyway, from its last complete checkpoint, before
+the scheduler kills it; a checkpoint write cut short that way leaves the previous one intact. A job killed without
+notice (``scontrol requeue``, a node failure) is noticed by the next attempt, which closes the open attempt and
+resumes too. Requeues are bounded. One trainer per run directory: the job holds its trainer lock while it runs.
 
 Every attempt is recorded in ``run.json`` (job id, node, start, end, state, reason) and its output goes to
 ``logs/attempt_<K>.out`` / ``.err`` in the run directory, so ``orch logs RUN --attempt K`` needs no scheduler.
@@ -15,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -38,6 +43,7 @@ from manifests import (
 )
 from manifests.provenance import allocated_cpus, allocated_memory_gb
 from orchestrator.launch.rundir import attempt_log_paths
+from trainers.common.signals import TrainingStopped, clear_stop, request_stop
 
 __all__ = ["RunJob", "job_context", "resolve_num_envs_on_node"]
 
@@ -185,6 +191,9 @@ class RunJob(Checkpointable):
 
     # How long a starting job waits for the run directory's trainer lock before it refuses to train.
     lock_wait_s: float = 10.0
+    # After the warning signal, how long the trainer may take to reach a step boundary and save before the job is
+    # requeued anyway; None: ``signal_delay_s`` less a reserve for the requeue itself (5..30 s).
+    stop_grace_s: float | None = None
 
     def __init__(
         self,
@@ -210,6 +219,9 @@ class RunJob(Checkpointable):
         self.tee = tee
         self._requeueing = False
         self._started = 0.0
+        self._warning: int | None = None  # the signal that asked the trainer to stop
+        self._saved_step: int | None = None  # where the trainer saved after it
+        self._submitit_handler: Any = None
 
     # ------------------------------------------------------------------------------------------- running
     def __call__(self) -> str:
@@ -239,7 +251,8 @@ class RunJob(Checkpointable):
                         print(banner, file=sys.stderr, flush=True)
                     if stale:
                         print(f"orch: removed {len(stale)} stale temporary file(s) of an interrupted write", flush=True)
-                    return self._train(run_dir, manifest)
+                    with self._stop_on_warning():
+                        return self._train(run_dir, manifest)
         finally:
             lock.release()
 
@@ -306,6 +319,9 @@ class RunJob(Checkpointable):
         try:
             train = load_entry_point(trainer)
             train(TrainJob(resolved=resolved, run_dir=run_dir, resume=resume, dry_run=self.dry_run))
+        except TrainingStopped as stopped:
+            self._requeue_after_stop(run_dir, stopped)
+            raise
         except BaseException as exc:
             if self._requeueing:
                 # checkpoint() ran in the signal handler and submitit is exiting to requeue: keep "preempted".
@@ -339,6 +355,67 @@ class RunJob(Checkpointable):
         update_run_manifest(run_dir, change)
 
     # ---------------------------------------------------------------------------------------- preemption
+    def _grace_s(self) -> float:
+        if self.stop_grace_s is not None:
+            return float(self.stop_grace_s)
+        delay = max(1, self.signal_delay_s)
+        return float(max(1, delay - min(30, max(5, delay // 4))))
+
+    @contextlib.contextmanager
+    def _stop_on_warning(self) -> Iterator[None]:
+        """Under submitit, put orch's handler in front of submitit's for the warning signal: it only asks the trainer
+        to stop (a flag), and arms a deadline after which submitit's handler requeues the job anyway."""
+        warning = signal.SIGUSR2  # submitit's JobEnvironment._usr_sig()
+        submitit_handler = signal.getsignal(warning)
+        if not callable(submitit_handler):  # not under submitit (orch run in a terminal): nothing to requeue
+            yield
+            return
+        owner, grace = os.getpid(), self._grace_s()
+
+        def give_up(signum: int, frame: Any) -> None:
+            print(
+                f"orch: the trainer did not reach a step boundary within {grace:.0f} s of the warning; requeuing "
+                "from its last complete checkpoint",
+                file=sys.stderr,
+                flush=True,
+            )
+            submitit_handler(self._warning or warning, frame)
+
+        def on_warning(signum: int, frame: Any) -> None:
+            if os.getpid() != owner or self._warning is not None:  # a forked worker, or a second warning
+                return
+            self._warning = signum
+            request_stop(signal.Signals(signum).name)
+            print(
+                f"orch: {signal.Signals(signum).name}: the job ends soon; the trainer saves at its next step boundary "
+                f"(within {grace:.0f} s), then the job requeues",
+                file=sys.stderr,
+                flush=True,
+            )
+            signal.signal(signal.SIGALRM, give_up)
+            signal.setitimer(signal.ITIMER_REAL, grace)
+
+        self._submitit_handler = submitit_handler
+        signal.signal(warning, on_warning)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(warning, submitit_handler)
+            clear_stop()
+
+    def _requeue_after_stop(self, run_dir: Path, stopped: TrainingStopped) -> None:
+        """The trainer saved at a step boundary and stopped: hand over to submitit's handler, which calls
+        :meth:`checkpoint` and requeues the job (it exits this process). Without submitit there is nothing to requeue:
+        the attempt is closed and the run can be resumed."""
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        self._saved_step = stopped.step
+        print(f"orch: the trainer saved a checkpoint at step {stopped.step} and stopped", flush=True)
+        if self._submitit_handler is None:
+            self._close_attempt(run_dir, "cancelled", f"stopped at step {stopped.step}: {stopped.reason}")
+            return
+        self._submitit_handler(self._warning or signal.SIGUSR2, None)
+
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission | None:  # type: ignore[override]
         """Called by submitit on the preemption/time-limit signal: record the attempt's end and return the
         resubmission (resume from the newest checkpoint), or None past the requeue bound (the run fails)."""
@@ -346,6 +423,8 @@ class RunJob(Checkpointable):
         elapsed = time.time() - self._started if self._started else 0.0
         near_limit = self.time_min is not None and elapsed >= self.time_min * 60 - self.signal_delay_s - 60
         reason = "time limit reached" if near_limit else "preempted"
+        if self._saved_step is not None:
+            reason += f"; saved at step {self._saved_step}"
         allowed: list[bool] = []
 
         def change(m: RunManifest) -> None:

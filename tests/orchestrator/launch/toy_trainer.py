@@ -5,6 +5,10 @@ the first attempt only with ``fail_once``), ``hang_at_step`` (block there until 
 attempt only unless ``hang_on_resume``), ``resume_step_sleep_s`` (pace after a resume), ``num_envs`` (``auto`` is
 decided on the node by the launcher), ``wandb`` (log every step to an offline W&B run, reusing the run's W&B id as
 the real trainers do), ``report_env`` (names of variables whose presence, never value, goes into metrics.jsonl).
+Like the real trainers it polls ``trainers.common.signals`` at every step boundary (and while it hangs): on a stop
+request it saves a checkpoint marked ``saved_on: stop`` and raises ``TrainingStopped``. ``ignore_stop`` makes it
+deaf to that (the job entry's deadline must requeue it anyway); ``slow_stop_save_s`` makes that checkpoint's write
+last this long (a write the deadline cuts short).
 It goes through the same helpers as the real trainers (RunRecorder, JsonlWriter, save_checkpoint), so the
 launcher sees exactly what it sees from them. ``resolve_toy`` is its config resolution: the YAML file's keys are the
 settings, with defaults filled and ``--set`` overrides applied, and it answers with the ResolvedConfig interface.
@@ -27,6 +31,7 @@ from trainers.common.checkpoints import find_latest_checkpoint, save_checkpoint
 from trainers.common.job import TrainJob
 from trainers.common.metrics_stream import JsonlWriter
 from trainers.common.run_record import RunRecorder
+from trainers.common.signals import stop_if_requested
 from trainers.common.tracking import Tracker
 
 DEFAULTS: dict[str, Any] = {
@@ -41,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "num_envs": 1,
     "wandb": False,
     "report_env": [],
+    "ignore_stop": False,
+    "slow_stop_save_s": 0.0,
 }
 
 
@@ -81,20 +88,15 @@ def train(job: TrainJob) -> None:
                     tracker.log({"reward": value}, step=step)
                 print(f"toy: step {step}", flush=True)
                 if settings["checkpoint_every"] and step % int(settings["checkpoint_every"]) == 0:
-                    save_checkpoint(
-                        job.run_dir,
-                        f"step_{step}",
-                        lambda p, s=step: p.write_text(json.dumps({"step": s})),
-                        step=step,
-                        suffix=".json.ckpt",
-                        metrics={"reward": value},
-                    )
+                    _save(job, step, 0.0, {"reward": value})
                 if settings["fail_at_step"] == step and not (job.resume and settings["fail_once"]):
                     raise RuntimeError(f"toy failure at step {step}")
                 if settings["hang_at_step"] == step and (not job.resume or settings["hang_on_resume"]):
                     print("toy: hanging", flush=True)
                     while True:
                         time.sleep(0.1)
+                        _poll_stop(job, step, settings)
+                _poll_stop(job, step, settings)
         recorder.mark_completed(metrics={"reward": reward(job.seed, total)})
     except Exception as exc:
         recorder.mark_failed(f"{type(exc).__name__}: {exc}")
@@ -102,6 +104,21 @@ def train(job: TrainJob) -> None:
     finally:
         if tracker is not None:
             tracker.close()
+
+
+def _save(job: TrainJob, step: int, slow_s: float, metrics: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
+    def write(path: Path) -> None:
+        path.write_text(json.dumps({"step": step}))
+        time.sleep(slow_s)
+
+    save_checkpoint(job.run_dir, f"step_{step}", write, step=step, suffix=".json.ckpt", metrics=metrics, meta=meta)
+
+
+def _poll_stop(job: TrainJob, step: int, settings: dict[str, Any]) -> None:
+    """The step boundary: save and stop when the job entry asked for it (a time limit or preemption is near)."""
+    if not settings["ignore_stop"]:
+        slow = float(settings["slow_stop_save_s"])
+        stop_if_requested(lambda: _save(job, step, slow, {}, {"saved_on": "stop"}), step=step)
 
 
 def _tracker(job: TrainJob, recorder: RunRecorder) -> Tracker:
