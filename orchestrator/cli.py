@@ -274,7 +274,7 @@ def _print_wide(renderable: Any) -> None:
 def _status_renderables(report: Any) -> list[Any]:
     from rich.text import Text
 
-    from orchestrator.views import groups_table, resume_lines, status_table
+    from orchestrator.views import groups_table, resume_lines, status_table, sync_lines
 
     parts: list[Any] = [status_table(report)]
     groups = groups_table(report)
@@ -282,7 +282,7 @@ def _status_renderables(report: Any) -> list[Any]:
         parts.append(groups)
     if not report.runs:
         parts.append(f"no runs under {report.artifact_root} match")
-    parts += [Text(line) for line in resume_lines(report)]
+    parts += [Text(line) for line in resume_lines(report) + sync_lines(report)]
     return parts
 
 
@@ -428,6 +428,43 @@ def _print_resume(result: Any, json_output: bool, stalled: bool) -> None:
         typer.echo(f"error: {run_id} not resumed: {why}", err=True)
     if result.refused:
         raise typer.Exit(EXIT_NOT_RESUMED if result.resumed else EXIT_USAGE)
+
+
+EXIT_NOT_SYNCED = 3  # orch sync: some runs could not be uploaded (named on stderr)
+
+
+@app.command("sync", rich_help_panel=PANEL_RUN)
+def sync_command(
+    targets: RunRefsArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be uploaded; upload nothing.")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds one run's upload may take before it counts as failed.")
+    ] = 900.0,
+    artifact_root: ArtifactRootOpt = None,
+) -> None:
+    """Upload offline W&B runs (compute nodes log offline): one W&B run per orch run. Exit 0, 2 bad input, 3 failed."""
+    import math
+
+    from orchestrator.runref import resolve_runs
+    from orchestrator.sync import plan_sync, sync_runs, wandb_sync_command
+
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise OrchError(f"--timeout must be a positive number of seconds, got {timeout}")
+    items = plan_sync(resolve_runs(_artifact_root(artifact_root), targets))
+    if dry_run:
+        for item in items:
+            typer.echo(f"{item.run_id}: {len(item.files)} file(s) to upload")
+            if item.files:
+                typer.echo("  " + " ".join(wandb_sync_command(item)))
+        return
+    result = sync_runs(items, timeout_s=timeout)
+    for run_id, count in result.synced.items():
+        typer.echo(f"synced {run_id}: {count} file(s)")
+    for run_id, why in result.failed.items():
+        typer.echo(f"error: {run_id} not synced: {why}", err=True)
+    typer.echo(f"{len(result.synced)} run(s) synced, {len(result.nothing)} had nothing to upload")
+    if result.failed:
+        raise typer.Exit(EXIT_NOT_SYNCED)
 
 
 # ------------------------------------------------------------------------------------------------ eval / bench

@@ -28,6 +28,7 @@ from orchestrator.errors import StatusError
 from orchestrator.launch.backend import JobState, backend_for
 from orchestrator.launch.rundir import iter_run_dirs, newest_submission, read_run_json_checked
 from orchestrator.runref import resolve_runs
+from orchestrator.sync import unsynced_wandb_files
 
 __all__ = [
     "METRIC_PREFERENCE",
@@ -213,6 +214,7 @@ class RunRow:
     run_dir: str = ""
     dry_run: bool = False
     resume_command: str | None = None
+    wandb_unsynced: int = 0  # offline W&B files not uploaded yet (orch sync)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -388,6 +390,7 @@ def _row(
         run_dir=str(run_dir),
         dry_run=bool(data.get("dry_run")),
         resume_command=_resume_command(root, run_id, status, stalled, bool(data.get("dry_run"))),
+        wandb_unsynced=len(unsynced_wandb_files(run_dir)),
     )
 
 

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from orchestrator.console import make_table
 
-__all__ = ["duration", "groups_table", "resume_lines", "status_table", "submit_table"]
+__all__ = ["duration", "groups_table", "resume_lines", "status_table", "submit_table", "sync_lines"]
 
 _STYLE = {
     "completed": "green",
@@ -67,6 +67,8 @@ def status_table(report: Any) -> Table:
             note = f"requeued x{row.requeue_count}" + (f"; {note}" if note else "")
         if row.stalled:
             note = f"no progress for {duration(row.last_progress_age_s)} (> {duration(row.stall_threshold_s)})"
+        if row.wandb_unsynced:
+            note = f"W&B: {row.wandb_unsynced} unsynced" + (f"; {note}" if note else "")
         age = duration(row.last_progress_age_s) + " ago" if row.last_progress_age_s is not None else "-"
         table.add_row(
             row.run_id,
@@ -95,6 +97,18 @@ def resume_lines(report: Any, *, limit: int = 10) -> list[str]:
         more = f"  ... and {len(rows) - limit} more"
         lines.append(more + (f"; a whole sweep at once: orch resume {sweeps[0]}" if sweeps else ""))
     return lines
+
+
+def sync_lines(report: Any) -> list[str]:
+    """How to upload the offline W&B runs that are not synced yet (one command per sweep, else per run)."""
+    rows = [r for r in report.runs if r.wandb_unsynced]
+    if not rows:
+        return []
+    names = sorted({r.sweep_id or r.run_id for r in rows})
+    files = sum(r.wandb_unsynced for r in rows)
+    return [f"W&B: {files} offline file(s) of {len(rows)} run(s) not uploaded; from a machine with network:"] + [
+        f"  orch sync {name}" for name in names[:5]
+    ]
 
 
 def groups_table(report: Any) -> Table | None:

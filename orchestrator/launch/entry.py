@@ -316,6 +316,7 @@ class RunJob(Checkpointable):
             update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resolved_on_node", node_choice))
             print(f"orch: num_envs auto -> {node_choice['num_envs']} on this node ({node_choice['cpus']} CPUs)")
         resume = self._resuming(manifest)
+        _wandb_offline_on_cluster_node()
         try:
             train = load_entry_point(trainer)
             train(TrainJob(resolved=resolved, run_dir=run_dir, resume=resume, dry_run=self.dry_run))
@@ -462,6 +463,16 @@ class RunJob(Checkpointable):
             tee=self.tee,
         )
         return DelayedSubmission(again)
+
+
+def _wandb_offline_on_cluster_node() -> None:
+    """On a cluster node W&B logs offline (nodes rarely reach the internet; ``orch sync`` uploads later), unless the
+    profile's ``env`` chose a ``WANDB_MODE`` itself (a site whose nodes do reach W&B)."""
+    from trainers.common.job import WANDB_OFFLINE_ON_NODE
+
+    if os.environ.get("SLURM_JOB_ID") and not os.environ.get("WANDB_MODE"):
+        os.environ[WANDB_OFFLINE_ON_NODE] = "1"
+        print("orch: W&B logs offline on this node; upload later with orch sync RUN from a login node", flush=True)
 
 
 def _remove_stale_temporaries(run_dir: Path) -> list[Path]:
