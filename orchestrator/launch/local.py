@@ -21,6 +21,7 @@ from typing import Any
 from orchestrator.errors import LaunchError
 from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState
 from orchestrator.launch.runspec import RunSpec
+from orchestrator.launch.secrets import REDACTED, is_secret_name
 
 __all__ = ["LocalBackend", "default_parallelism", "on_another_host", "process_alive", "signal_processes"]
 
@@ -89,7 +90,9 @@ class LocalBackend(Backend):
             f"at most {self.parallelism} at once",
             f"# each runs: {python} -u -m submitit.core._submit {shlex.quote(str(self.workdir / '<pid>'))}",
         ]
-        lines += [f"export {k}={shlex.quote(v)}" for k, v in self.profile.env.items()]
+        lines += [
+            f"export {k}={REDACTED if is_secret_name(k) else shlex.quote(v)}" for k, v in self.profile.env.items()
+        ]
         return "\n".join(lines)
 
     def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:

@@ -10,8 +10,10 @@ so a run still says which ``OMP_NUM_THREADS`` it had.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "redact_line",
     "redact_overrides",
     "redacted_profile",
+    "secret_environment",
     "split_secret_env",
     "without_redacted",
 ]
@@ -80,3 +83,21 @@ def without_redacted(overrides: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("env"), Mapping):
         out["env"] = {k: v for k, v in out["env"].items() if v != REDACTED}
     return out
+
+
+@contextlib.contextmanager
+def secret_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Put the secret variables of a profile's ``env`` into this process's environment while a job is submitted, so
+    the scheduler hands them to the job (Slurm exports the submitter's environment by default) without them being
+    written into the batch script; the environment is restored afterwards."""
+    _, secret = split_secret_env(env)
+    saved = {k: os.environ.get(k) for k in secret}
+    os.environ.update(secret)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -21,6 +21,7 @@ from typing import Any
 from orchestrator.errors import LaunchError
 from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState, PartialSubmission, StateSource
 from orchestrator.launch.runspec import RunSpec, slugify
+from orchestrator.launch.secrets import secret_environment
 
 __all__ = ["SLURM_STATES", "SlurmBackend", "parse_sacct", "parse_scancel", "slurm_parameters"]
 
@@ -175,7 +176,8 @@ class SlurmBackend(Backend):
                 for spec in chunk
             ]
             try:
-                submitted = executor.submit_array(jobs)
+                with secret_environment(self.profile.env):
+                    submitted = executor.submit_array(jobs)
             except Exception as exc:  # sbatch refused: say so in one line, and keep what was queued before
                 why = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
                 if handles:
