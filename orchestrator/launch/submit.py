@@ -69,6 +69,15 @@ def _trainer_entry(trainer: str) -> dict[str, str]:
     return {"spec_module": entry.spec_module, "entry_point": entry.entry_point}
 
 
+MAX_SEED = 2**32 - 1  # numpy's and SB3's seeds are unsigned 32-bit
+
+
+def check_seed(seed: int | None) -> None:
+    """``--seed``: a whole number the RNGs take (0 .. 2**32-1), checked before anything is written."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise LaunchError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
+
+
 def plan_runs(
     configs: Sequence[Path],
     *,
@@ -82,6 +91,7 @@ def plan_runs(
     provenance: Provenance | None = None,
 ) -> tuple[list[RunSpec], list[str]]:
     """Resolve every config at every grid point and fan out over seeds. Raises one ConfigError with every issue."""
+    check_seed(seed)
     resolve = resolver or _default_resolver()
     issues: list[ConfigIssue] = []
     resolved_all: list[tuple[Path, GridPoint, tuple[str, ...], Any]] = []
@@ -362,6 +372,7 @@ def run_one(
     from orchestrator.launch.clusters import profile_from_dict
     from orchestrator.launch.inprocess import run_in_process
 
+    check_seed(seed)
     config_overrides, cluster_overrides = split_cluster_overrides(overrides)
     if cluster_overrides:
         raise LaunchError("--set cluster.KEY=VALUE applies to orch submit, not orch run")
