@@ -424,6 +424,8 @@ def _print_resume(result: Any, json_output: bool, stalled: bool) -> None:
             typer.echo(f"skipped {run_id}: {why}")
         if not (result.resumed or result.refused or result.skipped):
             typer.echo("no stalled runs" if stalled else "nothing to resume")
+    for note in result.notes:
+        typer.echo(f"warning: {note}", err=True)
     for run_id, why in result.refused.items():
         typer.echo(f"error: {run_id} not resumed: {why}", err=True)
     if result.refused:

@@ -6,10 +6,11 @@ cancelled one, one that timed out past its requeue limit, and one whose trainer 
 ``run.json`` still says running. A job that is alive, or about to be requeued, is refused: two trainers would write
 one run directory.
 
-The run goes back on the cluster profile recorded in ``run.json`` (read again from its file, since secrets are never
-recorded, with the run's ``--set cluster.*`` overrides), unless ``--cluster`` names another. ``run.json`` keeps its
-history: the open attempt is closed, the resubmission is appended to ``resumes``, the requeue count starts again, and
-the job's first act is a new attempt. The trainer continues from its newest complete checkpoint with its W&B run id.
+The run goes back on the cluster profile recorded in ``run.json`` (every key as submitted, ``--set cluster.*``
+included; secret values, never recorded, come back from the profile's file or this shell), unless ``--cluster``
+names another. ``run.json`` keeps its history: the open attempt is closed, the resubmission is appended to
+``resumes``, the requeue count starts again, and the job's first act is a new attempt. The trainer continues from its
+newest complete checkpoint with its W&B run id.
 
 ``--stalled`` restarts the runs ``orch status`` shows STALLED: cancel, wait for the job to be gone, resume.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +33,7 @@ from orchestrator.launch.backend import Backend, JobHandle, backend_class, backe
 from orchestrator.launch.clusters import ClusterProfile, load_cluster, profile_from_dict
 from orchestrator.launch.rundir import artifact_root, read_run_json, record_submission
 from orchestrator.launch.runspec import RunSpec, utc_stamp
-from orchestrator.launch.secrets import REDACTED, redacted_profile, without_redacted
+from orchestrator.launch.secrets import REDACTED, redacted_profile
 
 __all__ = ["ResumeResult", "check_not_alive", "restart_stalled", "resume_hint", "resume_runs", "resume_spec"]
 
@@ -50,6 +52,7 @@ class ResumeResult:
     refused: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     clusters: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def resume_hint(run_id: str, root: Path, *, stalled: bool = False) -> str:
@@ -125,25 +128,47 @@ def resume_spec(run_dir: Path, data: Mapping[str, Any]) -> RunSpec:
     )
 
 
-def _recorded_profile(sched: Mapping[str, Any], overrides: Mapping[str, Any]) -> ClusterProfile:
-    """The profile a run was submitted with: its file read again (secret values are never recorded) with the run's
-    ``--set cluster.*`` overrides and these ``overrides``; the recorded copy when the file is gone."""
-    recorded = dict(sched.get("profile") or {})
-    merged = {**without_redacted(sched.get("cluster_overrides") or {}), **dict(overrides)}
-    source = recorded.get("source")
-    name = sched.get("cluster") or recorded.get("name")
-    found = [str(source)] if source and Path(str(source)).is_file() else []
-    for candidate in [*found, *([str(name)] if name else [])]:
-        with contextlib.suppress(LaunchError):
-            return load_cluster(candidate, merged)
+def _recorded_profile(sched: Mapping[str, Any], overrides: Mapping[str, Any], notes: list[str]) -> ClusterProfile:
+    """The profile a run was submitted with, as ``run.json`` recorded it (every key, overrides included), with
+    ``overrides`` on top. Secret values were never recorded: each comes back from the profile's file as it is now,
+    else from this shell's environment; one found in neither is left out (and said so in ``notes``)."""
+    recorded = {k: v for k, v in dict(sched.get("profile") or {}).items() if v is not None}
+    name = str(sched.get("cluster") or recorded.get("name") or "recorded")
     if not recorded:
-        raise LaunchError("run.json records no cluster profile; pass --cluster NAME")
-    keep = {k: v for k, v in recorded.items() if k != "source" and v is not None}
-    keep["env"] = {k: v for k, v in (keep.get("env") or {}).items() if v != REDACTED}
-    return profile_from_dict({**keep, **merged}, default_name=str(name or "recorded"))
+        return load_cluster(name, dict(overrides))
+    source = recorded.pop("source", None)
+    hidden_env = [k for k, v in dict(recorded.get("env") or {}).items() if v == REDACTED]
+    hidden_setup = any(REDACTED in str(line) for line in recorded.get("setup") or [])
+    if hidden_env or hidden_setup:
+        current = _current_profile(source, name)
+        env = dict(recorded.get("env") or {})
+        for key in hidden_env:
+            value = (current.env.get(key) if current else None) or os.environ.get(key)
+            if value is None:
+                env.pop(key)
+                notes.append(
+                    f"{key} is secret and neither the profile file nor this shell has it: the job runs without"
+                )
+            else:
+                env[key] = value
+        recorded["env"] = env
+        if hidden_setup:
+            recorded["setup"] = list(current.setup) if current else []
+    merged = {**recorded, **dict(overrides)}
+    return profile_from_dict(merged, source=Path(str(source)) if source else None, default_name=name)
 
 
-def _backend_of(sched: Mapping[str, Any], cluster: str | None, overrides: Mapping[str, Any]) -> tuple[str, Any]:
+def _current_profile(source: Any, name: str) -> ClusterProfile | None:
+    """The profile's file as it is now (by its recorded path, else by name), or None."""
+    for candidate in ([str(source)] if source and Path(str(source)).is_file() else []) + [name]:
+        with contextlib.suppress(LaunchError):
+            return load_cluster(candidate)
+    return None
+
+
+def _backend_of(
+    sched: Mapping[str, Any], cluster: str | None, overrides: Mapping[str, Any], notes: list[str]
+) -> tuple[str, Any]:
     """(backend name, profile) a run goes back to: the recorded backend and profile, or ``--cluster``."""
     if cluster:
         profile = load_cluster(cluster, dict(overrides))
@@ -151,7 +176,7 @@ def _backend_of(sched: Mapping[str, Any], cluster: str | None, overrides: Mappin
     name = str(sched.get("backend") or "local")
     if name == "inprocess":  # an `orch run`: it continues in the foreground, here
         return name, profile_from_dict({"backend": "local", "name": "inprocess", **dict(overrides)})
-    return name, _recorded_profile(sched, overrides)
+    return name, _recorded_profile(sched, overrides, notes)
 
 
 def _reopen(run_id: str, expected_job: Any, previous: dict[str, Any], entry: dict[str, Any]) -> Callable:
@@ -211,7 +236,7 @@ def resume_runs(
         if run_id in result.refused:
             continue
         sched = data.get("scheduler") or {}
-        backend_name, profile = _backend_of(sched, cluster, cluster_overrides or {})
+        backend_name, profile = _backend_of(sched, cluster, cluster_overrides or {}, result.notes)
         spec = resume_spec(run_dir, data)
         key = (backend_name, json.dumps(profile.to_dict(), sort_keys=True, default=str))
         groups.setdefault(key, (profile, []))[1].append((spec, data))
@@ -344,4 +369,5 @@ def restart_stalled(
     result.refused.update(resumed.refused)
     result.skipped.update(resumed.skipped)
     result.clusters.update(resumed.clusters)
+    result.notes += resumed.notes
     return result

@@ -25,7 +25,6 @@ __all__ = [
     "redacted_profile",
     "secret_environment",
     "split_secret_env",
-    "without_redacted",
 ]
 
 REDACTED = "<redacted>"
@@ -75,14 +74,6 @@ def redact_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
         key: (redact_env(value) if key == "env" and isinstance(value, Mapping) else value)
         for key, value in redact_env(overrides).items()
     }
-
-
-def without_redacted(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Recorded overrides ready to apply again: redacted values dropped (the profile file gives them back)."""
-    out = {k: v for k, v in overrides.items() if v != REDACTED}
-    if isinstance(out.get("env"), Mapping):
-        out["env"] = {k: v for k, v in out["env"].items() if v != REDACTED}
-    return out
 
 
 @contextlib.contextmanager

@@ -84,3 +84,30 @@ def test_bad_profile_values_given_on_the_command_line_exit_2(tmp_path: Path, mak
     code = main(["submit", str(config), "--set", "cluster.env={A-B: 1}", "--artifact-root", str(tmp_path)])
     assert code == 2 and "'A-B' is not a variable name" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_resumed_job_gets_the_secret_back_from_the_profile_file(
+    tmp_path: Path, make_toy_config, toy_resolver, monkeypatch
+) -> None:
+    from orchestrator.cli import main
+
+    clusters = tmp_path / "clusters"
+    clusters.mkdir()
+    (clusters / "mine.yaml").write_text(f"backend: local\nenv:\n  WANDB_API_KEY: {SECRET}\n  MPLBACKEND: Agg\n")
+    monkeypatch.setenv("ORCH_CLUSTERS", str(clusters))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    config = make_toy_config(total_steps=3, fail_at_step=2, fail_once=True, report_env=["WANDB_API_KEY"])
+    root = tmp_path / "root"
+    result = submit([config], root=root, resolver=toy_resolver, profile=load_cluster("mine", {"array_parallelism": 1}))
+    assert wait_for(root, result.sweep_id, poll_s=0.5, timeout_s=60).runs[0].status == "failed"
+    assert main(["resume", result.runs[0]["run_id"], "--artifact-root", str(root)]) == 0
+    assert wait_for(root, result.sweep_id, poll_s=0.5, timeout_s=60).runs[0].status == "completed"
+    run_dir = Path(result.runs[0]["run_dir"])
+    reports = [
+        json.loads(x)["env_present"] for x in (run_dir / "metrics.jsonl").read_text().splitlines() if "env_" in x
+    ]
+    assert reports == [{"WANDB_API_KEY": True}, {"WANDB_API_KEY": True}]  # both attempts had it
+    manifest = load_run_manifest(run_dir)
+    assert manifest.scheduler["profile"]["array_parallelism"] == 1  # the profile as submitted, override included
+    found = subprocess.run(["grep", "-rl", SECRET, str(root)], capture_output=True, text=True)
+    assert found.stdout == ""
