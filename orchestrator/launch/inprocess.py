@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState
-from orchestrator.launch.local import on_another_host, process_alive, signal_processes
+from orchestrator.launch.local import on_another_host, pid_states, process_alive, signal_processes
 from orchestrator.launch.rundir import attempt_log_paths
 from orchestrator.launch.runspec import RunSpec
 
@@ -26,11 +25,6 @@ def run_in_process(run_dir: str, *, resume: bool = False, dry_run: bool = False,
 
     job = RunJob(str(run_dir), max_requeues=max_requeues, resume=resume, dry_run=dry_run, tee=True)
     return job()
-
-
-def _pid(job_id: str) -> int | None:
-    number = str(job_id).removeprefix("pid-")
-    return int(number) if number.isdigit() else None
 
 
 class InProcessBackend(Backend):
@@ -57,20 +51,7 @@ class InProcessBackend(Backend):
     def query_states(cls, job_ids: Iterable[str]) -> dict[str, JobState]:
         """Whether each ``orch run`` process is alive, from /proc. This process asking about its own pid means the
         run it started here has returned (a notebook, a test, ``orch run`` then ``--resume`` in one session)."""
-        states: dict[str, JobState] = {}
-        for job_id in (str(j) for j in job_ids):
-            pid = _pid(job_id)
-            if pid is None:
-                continue
-            alive = pid != os.getpid() and process_alive(pid)
-            states[job_id] = JobState(
-                job_id,
-                "running" if alive else "completed",
-                "ALIVE" if alive else "EXITED",
-                node=socket.gethostname(),
-                authoritative=False,
-            )
-        return states
+        return pid_states(job_ids, lambda pid: pid != os.getpid() and process_alive(pid))
 
     @classmethod
     def cancel_jobs(cls, job_ids: Iterable[str]) -> CancelReport:

@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,14 @@ from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobSta
 from orchestrator.launch.runspec import RunSpec
 from orchestrator.launch.secrets import REDACTED, is_secret_name
 
-__all__ = ["LocalBackend", "default_parallelism", "on_another_host", "process_alive", "signal_processes"]
+__all__ = [
+    "LocalBackend",
+    "default_parallelism",
+    "on_another_host",
+    "pid_states",
+    "process_alive",
+    "signal_processes",
+]
 
 _CONTROLLER_MODULE = "submitit.local._local"
 
@@ -125,19 +132,7 @@ class LocalBackend(Backend):
     @classmethod
     def query_states(cls, job_ids: Iterable[str]) -> dict[str, JobState]:
         """Alive or not, from /proc (no scheduler to ask). Ids that are not pids are left out."""
-        states: dict[str, JobState] = {}
-        for job_id in job_ids:
-            if not str(job_id).isdigit():
-                continue
-            alive = _controller_alive(int(job_id))
-            states[str(job_id)] = JobState(
-                job_id=str(job_id),
-                state="running" if alive else "completed",
-                raw="ALIVE" if alive else "EXITED",
-                node=socket.gethostname(),
-                authoritative=False,
-            )
-        return states
+        return pid_states(job_ids, _controller_alive)
 
     @classmethod
     def cancel_jobs(cls, job_ids: Iterable[str]) -> CancelReport:
@@ -153,7 +148,26 @@ def on_another_host(scheduler: Mapping[str, Any]) -> str | None:
     return None
 
 
-def signal_processes(job_ids: Iterable[str], signum: int, *, alive: Any) -> CancelReport:
+def pid_states(job_ids: Iterable[str], alive: Callable[[int], bool]) -> dict[str, JobState]:
+    """States of pid-like job ids (``123`` or ``pid-123``): running while ``alive(pid)``, else ended. Only the run's
+    manifest can say how it ended, so these states are not authoritative."""
+    states: dict[str, JobState] = {}
+    for job_id in (str(j) for j in job_ids):
+        number = job_id.removeprefix("pid-")
+        if not number.isdigit():
+            continue
+        running = alive(int(number))
+        states[job_id] = JobState(
+            job_id,
+            "running" if running else "completed",
+            "ALIVE" if running else "EXITED",
+            node=socket.gethostname(),
+            authoritative=False,
+        )
+    return states
+
+
+def signal_processes(job_ids: Iterable[str], signum: int, *, alive: Callable[[int], bool]) -> CancelReport:
     """Send ``signum`` to each pid-like job id (``123`` or ``pid-123``) whose process ``alive(pid)``; a process that is
     gone already counts as stopped, one that refuses the signal (another user's) is reported."""
     stopped: set[str] = set()
