@@ -10,7 +10,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from manifests import CheckpointRecord, RunManifest, load_run_manifest, save_run_manifest, update_run_manifest, utc_now
+from manifests import (
+    CheckpointRecord,
+    RunManifest,
+    load_run_manifest,
+    manifest_lock,
+    save_run_manifest,
+    update_run_manifest,
+    utc_now,
+)
 from manifests.provenance import code_identity, host_info, package_versions
 
 __all__ = ["RunRecorder"]
@@ -23,7 +31,9 @@ class RunRecorder:
     def __init__(self, run_dir: str | os.PathLike[str], *, resolved: dict[str, Any] | None = None):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if not (self.run_dir / "run.json").exists():
+        with manifest_lock(self.run_dir):  # check-and-create, like every other write of run.json, under its lock
+            if (self.run_dir / "run.json").exists():
+                return
             resolved = resolved or {}
             manifest = RunManifest(
                 run_id=self.run_dir.name,

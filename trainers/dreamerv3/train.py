@@ -26,6 +26,7 @@ from trainers.common.checkpoints import CheckpointInfo, find_latest_checkpoint, 
 from trainers.common.job import TrainJob
 from trainers.common.metrics_stream import JsonlWriter, read_jsonl, to_jsonable
 from trainers.common.run_record import RunRecorder
+from trainers.common.signals import TrainingStopped, stop_if_requested, workers_ignore_stop_signals
 from trainers.common.tracking import Tracker
 from trainers.dreamerv3.agent import DreamerAgent
 from trainers.dreamerv3.collector import Collector
@@ -100,7 +101,8 @@ class DreamerTrainer:
     def _build(self) -> None:
         cfg = self.cfg
         seed_everything(self.seed, cfg.deterministic)
-        self.envs = make_vector_env(cfg.env, cfg.num_envs, self.seed, asynchronous=cfg.vector_env == "async")
+        with workers_ignore_stop_signals():  # async env workers must outlive the job's stop signal
+            self.envs = make_vector_env(cfg.env, cfg.num_envs, self.seed, asynchronous=cfg.vector_env == "async")
         self.shapes = obs_shapes(self.envs.single_observation_space)
         self.spec = action_spec(self.envs.single_action_space)
         self.agent = DreamerAgent(self.shapes, self.spec, cfg.model).to(self.device)
@@ -184,6 +186,8 @@ class DreamerTrainer:
                 f"{exc} at env step {self.env_steps} (bundle: {bundle.relative_to(self.run_dir)})"
             )
             raise
+        except TrainingStopped:  # saved at a step boundary because the job ends soon: not a failure
+            raise
         except BaseException as exc:
             self.recorder.mark_failed(f"{type(exc).__name__}: {exc}")
             raise
@@ -230,6 +234,7 @@ class DreamerTrainer:
             if self.env_steps >= self.next_ckpt and self.env_steps < cfg.total_env_steps:
                 self.next_ckpt += cfg.checkpoint_every
                 self._checkpoint(f"step_{self.env_steps}", "step")
+            stop_if_requested(lambda: self._checkpoint(f"step_{self.env_steps}", "step"), step=self.env_steps)
 
     def done(self) -> bool:
         """True once the run has collected ``total_env_steps`` (benchmarks may also stop on a target return)."""
