@@ -260,3 +260,26 @@ def test_dry_run_does_two_updates_and_marks_the_manifests(tmp_path: Path) -> Non
     assert metric_lines(run_dir / "metrics.jsonl")[-1]["opt_steps"] == 2
     policy = load_policy_manifest(run_dir / "policy.json")
     assert policy.dry_run and policy.validation_state == "synthetic"
+
+
+def test_sheeprl_comparison_skips_with_a_reason_without_its_venv(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[3] / "bench" / "dreamer_vs_sheeprl.py"
+    missing = tmp_path / "no-venv" / "bin" / "python"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--sheeprl-python", str(missing)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "no SheepRL venv" in result["skipped"]
+
+
+def test_speed_bench_reports_bf16_beside_fp32() -> None:
+    from trainers.dreamerv3.bench import fp32_and_bf16
+
+    result = fp32_and_bf16(tiny_settings(num_envs=1), updates=1, warmup=1, threads=1, env_steps=100)
+    assert result["precision"] == "fp32" and result["bf16"]["updates_per_s"] > 0
+    assert result["bf16_updates_per_s"] == result["bf16"]["updates_per_s"]
+    assert {"updates_per_s", "fraction_of_measured_peak"} <= set(result) and result["fp32"]["gflop_per_update"] > 0
