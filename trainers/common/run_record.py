@@ -87,6 +87,15 @@ class RunRecorder:
 
         update_run_manifest(self.run_dir, change)
 
+    def drop_checkpoints(self, paths: list[Path]) -> None:
+        """Forget checkpoint records whose files the trainer deleted (``keep_last``)."""
+        gone = {str(Path(p).resolve().relative_to(self.run_dir.resolve())) for p in paths}
+
+        def change(m: RunManifest) -> None:
+            m.checkpoints = [c for c in m.checkpoints if c.path not in gone]
+
+        update_run_manifest(self.run_dir, change)
+
     def set_tracking(self, **fields: Any) -> None:
         """TensorBoard folder, W&B run id and mode (the W&B id is reused on resume)."""
         update_run_manifest(self.run_dir, lambda m: m.tracking.update(fields))
