@@ -227,6 +227,11 @@ class RunJob(Checkpointable):
     def __call__(self) -> str:
         run_dir = Path(self.run_dir)
         context = job_context()
+        if context["backend"] != "inprocess":
+            # W&B keeps its service's address in the environment, and jobs inherit the submitter's environment:
+            # a job must start its own service, never attach to the submitting process's (another host, or one
+            # that still holds this run's W&B id after its trainer was killed: "run ID ... is in use").
+            os.environ.pop("WANDB_SERVICE", None)
         if load_manifest(run_dir).status == "completed":
             # a requeue that arrived after the trainer had finished (Slurm lets a job run KillWait seconds on)
             print(f"orch: run {run_dir.name} is completed already; nothing to do", flush=True)

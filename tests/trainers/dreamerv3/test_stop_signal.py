@@ -25,6 +25,8 @@ ARMED = {"stop": False}  # one request per test run: evaluation builds fresh env
 class StopRequestingCartPole(gym.Wrapper):
     """CartPole that asks for a stop (as the job's signal handler would) at its ``stop_after``-th step, once."""
 
+    metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium < 1.2, which Robot SF pins, reads it from the class)
+
     def __init__(self, stop_after: int | None = None) -> None:
         super().__init__(gym.make("CartPole-v1"))
         self.stop_after, self.count = stop_after, 0
