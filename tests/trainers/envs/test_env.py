@@ -291,7 +291,7 @@ def test_robot_sf_factory_kwargs() -> None:
 def test_robot_sf_backend_without_robot_sf_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from trainers.envs.robot_sf_adapter import RobotSFNotInstalled
+    from trainers.envs.robot_sf import RobotSFNotInstalled
 
     monkeypatch.setitem(sys.modules, "robot_sf", None)  # importing robot_sf now raises ImportError
     with pytest.raises(RobotSFNotInstalled, match=r"pip install git\+https://github.com/ll7/robot_sf_ll7"):
