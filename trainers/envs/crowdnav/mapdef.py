@@ -43,6 +43,19 @@ class Zone:
         high = np.array([self.xmax, self.ymax])
         return low + rng.random((n, 2)) * (high - low)
 
+    def sample_triangle(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        """``n`` uniform points of the triangle (xmin, ymin), (xmax, ymin), (xmax, ymax), shape (n, 2).
+
+        Robot SF stores a zone as those three corners and samples the triangle they span (not the whole
+        rectangle); spawn and goal positions follow it so both backends start and end episodes in the same places.
+        """
+        u, v = rng.random(n), rng.random(n)
+        fold = u + v > 1.0
+        u[fold], v[fold] = 1.0 - u[fold], 1.0 - v[fold]
+        x = self.xmax - u * (self.xmax - self.xmin)
+        y = self.ymin + v * (self.ymax - self.ymin)
+        return np.stack([x, y], axis=1)
+
 
 @dataclass(frozen=True)
 class Route:
@@ -82,11 +95,15 @@ class MapDefinition:
 
     @cached_property
     def segments(self) -> np.ndarray:
-        """Obstacle edges as (S, 4) rows ``x0, y0, x1, y1`` (ray casting, obstacle forces, collisions)."""
+        """Obstacle edges plus the four map edges as (S, 4) rows ``x0, y0, x1, y1``.
+
+        Robot SF treats the map's bounds as obstacle lines too: the lidar sees them, pedestrians are pushed off
+        them, and a robot touching one has collided.
+        """
+        w, h = self.width, self.height
+        bounds = np.array([[0, 0, w, 0], [w, 0, w, h], [w, h, 0, h], [0, h, 0, 0]], dtype=np.float64)
         rows = [np.concatenate([poly, np.roll(poly, -1, axis=0)], axis=1) for poly in self.obstacles if len(poly) >= 2]
-        if not rows:
-            return np.zeros((0, 4))
-        return np.concatenate(rows, axis=0).astype(np.float64)
+        return np.concatenate([*rows, bounds], axis=0).astype(np.float64)
 
     @cached_property
     def _edges(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
@@ -116,10 +133,12 @@ class MapDefinition:
         return self._rasters[resolution]
 
     def padded_raster(self, resolution: float, pad: int) -> np.ndarray:
-        """:meth:`rasterize` with ``pad`` occupied cells around it (grid sampling needs no bounds checks), cached."""
+        """:meth:`rasterize` with ``pad`` free cells around it (grid sampling needs no bounds checks), cached.
+
+        Outside the map is free, as in Robot SF's grid; the map's edges are walls (they are segments)."""
         key = (resolution, pad)
         if key not in self._rasters:
-            self._rasters[key] = np.pad(self.rasterize(resolution), pad, constant_values=1.0)
+            self._rasters[key] = np.pad(self.rasterize(resolution), pad, constant_values=0.0)
         return self._rasters[key]
 
     def _rasterize(self, resolution: float) -> np.ndarray:

@@ -1,13 +1,18 @@
 """What the robot sees: a vectorised lidar ray caster and the occupancy grid.
 
-Rays: ``num_rays`` directions spread over ``visual_angle_portion`` of a full turn, centred on the heading; each
-ray's distance is the nearest hit among obstacle segments (segment-ray intersection for all pairs at once) and
-pedestrian discs (ray-circle intersection), capped at ``max_scan_dist``.
+Rays (Robot SF's lidar): ``num_rays`` directions from ``heading - pi * visual_angle_portion`` in equal steps
+(the last step short of ``heading + pi * visual_angle_portion``); each ray's distance is the nearest hit among wall
+segments, map edges included (segment-ray intersection for all pairs at once), and the discs of pedestrians whose
+centre is within range and not behind the robot, capped at ``max_scan_dist``. Then Robot SF's scan noise: a ray is
+lost (reads the maximum) with probability ``scan_noise[0]``, else corrupted (scaled by a uniform factor) with
+probability ``scan_noise[1]``.
 
-Occupancy grid: cell (row i, col j) has its centre at x = (j + 0.5) * res, y = (i + 0.5) * res in the grid frame.
-The grid frame is the world (origin 0, 0) by default; with ``center_on_robot`` it is centred on the robot, and with
-``use_ego_frame`` it also turns with the robot (x forward, y left of the heading). The obstacle channel samples a
-raster of the whole map computed once per map; pedestrians and the robot are stamped as discs.
+Occupancy grid: cell (row i, col j) covers x in [j res, (j + 1) res), y in [i res, (i + 1) res) of the grid frame.
+The grid frame is the world (origin 0, 0) by default; ``center_on_robot`` centres it on the robot, and
+``use_ego_frame`` centres it on the robot and turns it with the robot (x forward, y left of the heading), as Robot
+SF's grid does. The obstacle channel samples a raster of the whole map computed once per map (outside the map is
+free; the map's edges are walls); pedestrians (radius 0.35 m, Robot SF's grid default) and the robot
+(``grid_config.robot_radius``) mark every cell their disc overlaps.
 """
 
 from __future__ import annotations
@@ -20,23 +25,39 @@ from trainers.envs.contracts import GRID_CHANNEL_ORDER
 from trainers.envs.crowdnav.mapdef import MapDefinition
 from trainers.envs.crowdnav.settings import GridSettings
 
-__all__ = ["OccupancyGrid", "RayCaster"]
+__all__ = ["GRID_PEDESTRIAN_RADIUS", "OccupancyGrid", "RayCaster"]
+
+GRID_PEDESTRIAN_RADIUS = 0.35  # m: Robot SF's simulator has no per-pedestrian radii, so its grid uses this default
 
 
 class RayCaster:
     """Lidar against one map's segments; directions are precomputed relative to the heading."""
 
-    def __init__(self, mapdef: MapDefinition, num_rays: int, max_dist: float, angle_portion: float) -> None:
-        span = 2 * math.pi * angle_portion
-        full_turn = angle_portion >= 1.0 - 1e-9  # a full turn must not count its first direction twice
-        self.rel_angles = np.linspace(-span / 2, span / 2, num_rays, endpoint=not full_turn)
+    def __init__(
+        self,
+        mapdef: MapDefinition,
+        num_rays: int,
+        max_dist: float,
+        angle_portion: float,
+        scan_noise: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        half = math.pi * angle_portion
+        self.rel_angles = np.linspace(-half, half, num_rays + 1)[:-1]
         self.max_dist = float(max_dist)
+        self.loss, self.corruption = (float(p) for p in scan_noise)
         segs = mapdef.segments
         self._a = segs[:, :2]
         self._e = segs[:, 2:] - segs[:, :2]
 
-    def cast(self, origin: np.ndarray, heading: float, ped_pos: np.ndarray, ped_radius: float) -> np.ndarray:
-        """Distances (num_rays,) from ``origin``, capped at max_dist."""
+    def cast(
+        self,
+        origin: np.ndarray,
+        heading: float,
+        ped_pos: np.ndarray,
+        ped_radius: float,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
+        """Distances (num_rays,) from ``origin``, capped at max_dist; scan noise drawn from ``rng`` when given."""
         ang = self.rel_angles + heading
         dx, dy = np.cos(ang), np.sin(ang)
         best = np.full(len(ang), self.max_dist)
@@ -57,7 +78,7 @@ class RayCaster:
                 best = np.minimum(best, np.where(hit, t, np.inf).min(1))
         if len(ped_pos):
             rel = ped_pos - origin
-            close = (rel * rel).sum(1) < (self.max_dist + ped_radius) ** 2
+            close = (rel * rel).sum(1) <= self.max_dist**2
             if close.any():
                 rel = rel[close]
                 proj = dx[:, None] * rel[None, :, 0] + dy[:, None] * rel[None, :, 1]
@@ -65,15 +86,20 @@ class RayCaster:
                 inside = ped_radius**2 - perp2
                 with np.errstate(invalid="ignore"):
                     t = proj - np.sqrt(inside)
-                t = np.where((inside >= 0) & (proj > 0), np.maximum(t, 0.0), np.inf)
+                t = np.where((inside >= 0) & (proj >= 0), np.maximum(t, 0.0), np.inf)
                 best = np.minimum(best, t.min(1))
+        if rng is not None and (self.loss > 0 or self.corruption > 0):
+            draws = rng.random((3, len(best)))
+            lost = draws[0] < self.loss
+            corrupted = ~lost & (draws[1] < self.corruption)
+            best = np.where(lost, self.max_dist, np.where(corrupted, best * draws[2], best))
         return best
 
 
 class OccupancyGrid:
     """Occupancy grid of one map (obstacle raster cached per map and resolution)."""
 
-    def __init__(self, mapdef: MapDefinition, grid: GridSettings, robot_radius: float) -> None:
+    def __init__(self, mapdef: MapDefinition, grid: GridSettings) -> None:
         self.cfg = grid
         self.res = float(grid.resolution)
         self.rows = round(grid.height / self.res)
@@ -82,7 +108,8 @@ class OccupancyGrid:
         self.channel_indices = np.array(
             [self.channels.index(c) if c in self.channels else -1 for c in GRID_CHANNEL_ORDER], dtype=np.int32
         )
-        self.robot_radius = robot_radius
+        self.robot_radius = grid.robot_radius
+        self._centred = grid.center_on_robot or grid.use_ego_frame
         self.map_w, self.map_h = mapdef.width, mapdef.height
         # The map raster padded with occupied cells as far as the grid can reach: sampling needs no bounds checks.
         self._pad = math.ceil(math.hypot(grid.width, grid.height) / self.res) + 2
@@ -91,7 +118,7 @@ class OccupancyGrid:
         self._flat = padded.ravel()
         xs = (np.arange(self.cols) + 0.5) * self.res
         ys = (np.arange(self.rows) + 0.5) * self.res
-        if grid.center_on_robot:
+        if self._centred:
             xs = xs - grid.width / 2
             ys = ys - grid.height / 2
         gx, gy = np.meshgrid(xs, ys)
@@ -104,11 +131,11 @@ class OccupancyGrid:
     def frame(self, robot_pos: np.ndarray, robot_theta: float) -> tuple[np.ndarray, float]:
         """World position of the grid frame's origin and its rotation."""
         theta = robot_theta if self.cfg.use_ego_frame else 0.0
-        origin = robot_pos if self.cfg.center_on_robot else np.zeros(2)
+        origin = robot_pos if self._centred else np.zeros(2)
         return np.asarray(origin, dtype=np.float64), float(theta)
 
     def _obstacles(self, origin: np.ndarray, theta: float) -> np.ndarray:
-        if not self.cfg.center_on_robot and not self.cfg.use_ego_frame:
+        if not self._centred:
             if self._static_world is None:
                 self._static_world = self._sample(origin, theta)
             return self._static_world
@@ -132,10 +159,10 @@ class OccupancyGrid:
         c, s = math.cos(theta), math.sin(theta)
         lx = c * rel[:, 0] + s * rel[:, 1]
         ly = -s * rel[:, 0] + c * rel[:, 1]
-        if self.cfg.center_on_robot:
+        if self._centred:
             lx = lx + self.cfg.width / 2
             ly = ly + self.cfg.height / 2
-        k = math.ceil(radius / self.res)
+        k = math.ceil(radius / self.res) + 1
         off = np.arange(-k, k + 1)
         grid_j, grid_i = np.meshgrid(off, off)
         oj, oi = grid_j.ravel(), grid_i.ravel()
@@ -143,31 +170,39 @@ class OccupancyGrid:
         ci = np.floor(ly / self.res).astype(np.int64)
         jj = cj[:, None] + oj[None, :]
         ii = ci[:, None] + oi[None, :]
-        dxc = (jj + 0.5) * self.res - lx[:, None]
-        dyc = (ii + 0.5) * self.res - ly[:, None]
+        # a cell counts when the disc overlaps it (distance from the centre to the cell's nearest point <= radius)
+        dxc = np.maximum(np.abs((jj + 0.5) * self.res - lx[:, None]) - self.res / 2, 0.0)
+        dyc = np.maximum(np.abs((ii + 0.5) * self.res - ly[:, None]) - self.res / 2, 0.0)
         m = (dxc * dxc + dyc * dyc <= radius * radius) & (jj >= 0) & (jj < self.cols) & (ii >= 0) & (ii < self.rows)
         layer[ii[m], jj[m]] = 1.0
         return layer
 
-    def compute(
-        self, robot_pos: np.ndarray, robot_theta: float, ped_pos: np.ndarray, ped_radius: float
-    ) -> tuple[np.ndarray, np.ndarray, float]:
-        """(C, H, W) float32 grid in the configured channels, plus the frame origin and rotation."""
+    def compute(self, robot_pos: np.ndarray, robot_theta: float, ped_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(C, H, W) float32 grid in the configured channels, and the grid's corner (Robot SF's ``origin``):
+        (-width/2, -height/2) in the ego frame, the robot minus half the size when centred, else (0, 0)."""
         origin, theta = self.frame(robot_pos, robot_theta)
         layers: dict[str, np.ndarray] = {}
         need = set(self.channels)
-        if need & {"obstacles", "combined"}:
+        if "obstacles" in need:
             layers["obstacles"] = self._obstacles(origin, theta)
-        if need & {"pedestrians", "combined"}:
-            layers["pedestrians"] = self._discs(ped_pos, ped_radius, origin, theta)
-        if need & {"robot", "combined"}:
-            if self.cfg.center_on_robot:  # the robot sits at the centre: its disc never changes
+        if "pedestrians" in need:
+            layers["pedestrians"] = self._discs(ped_pos, GRID_PEDESTRIAN_RADIUS, origin, theta)
+        if "robot" in need:
+            if self._centred:  # the robot sits at the centre: its disc never changes
                 if self._robot_layer is None:
                     self._robot_layer = self._discs(np.asarray(robot_pos)[None, :], self.robot_radius, origin, theta)
                 layers["robot"] = self._robot_layer
             else:
                 layers["robot"] = self._discs(np.asarray(robot_pos)[None, :], self.robot_radius, origin, theta)
-        if "combined" in need:
-            layers["combined"] = np.maximum(np.maximum(layers["obstacles"], layers["pedestrians"]), layers["robot"])
+        if "combined" in need:  # Robot SF: the maximum of the other configured channels
+            sources = [layers[c] for c in self.channels if c != "combined"]
+            layers["combined"] = np.maximum.reduce(sources) if sources else np.zeros((self.rows, self.cols), np.float32)
         grid = np.stack([layers[c] for c in self.channels]) if self.channels else np.zeros((0, self.rows, self.cols))
-        return grid.astype(np.float32, copy=False), origin, theta
+        half = np.array([self.cfg.width, self.cfg.height]) / 2
+        if self.cfg.use_ego_frame:
+            corner = -half
+        elif self.cfg.center_on_robot:
+            corner = np.asarray(robot_pos, dtype=np.float64) - half
+        else:
+            corner = np.zeros(2)
+        return grid.astype(np.float32, copy=False), corner

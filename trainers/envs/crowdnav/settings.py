@@ -1,9 +1,11 @@
 """``env_overrides`` (Robot SF semantics, README section 3) merged with a scenario into typed settings.
 
-Precedence, lowest first: built-in defaults, ``env_overrides``, then the scenario's ``simulation_config`` and
-``robot_config`` (a scenario describes its own crowd, episode length and, if it wants, its robot). Keys that change
-the observation (``stack_steps``, ``max_total_pedestrians``, grid and lidar settings) come from ``env_overrides``
-unless a scenario sets them, in which case the switching env reports the mismatch.
+Precedence, lowest first, as in Robot SF's PPO trainer (``build_robot_config_from_scenario``, then
+``_apply_env_overrides``): Robot SF's defaults, the scenario's ``simulation_config`` and ``robot_config``, then
+``env_overrides``. An ``env_overrides.robot_config`` with a ``type`` replaces the scenario's robot; without one it
+changes the scenario's robot field by field. Keys that change the observation (``stack_steps``,
+``max_total_pedestrians``, grid and lidar settings) normally come from ``env_overrides``; a scenario that sets them
+differently from its siblings is reported by the switching env. Every default below is Robot SF's.
 """
 
 from __future__ import annotations
@@ -37,14 +39,14 @@ ROBOT_TYPES = {
 
 @dataclass(frozen=True)
 class RobotSettings:
-    """Robot kinematics and limits. Defaults follow Robot SF's drive settings (radius 1 m)."""
+    """Robot kinematics and limits: Robot SF's drive settings (``DifferentialDriveSettings`` etc., radius 1 m)."""
 
     type: str = "differential_drive"
     radius: float = 1.0
     max_linear_speed: float = 2.0  # differential drive and holonomic, m/s
-    max_angular_speed: float = 0.5  # differential drive, rad/s
+    max_angular_speed: float = 1.0  # differential drive, rad/s
     wheelbase: float = 1.0  # bicycle, m
-    max_steer: float = math.pi / 4  # bicycle, rad
+    max_steer: float = 0.78  # bicycle, rad
     max_velocity: float = 3.0  # bicycle, m/s
     max_accel: float = 1.0  # bicycle, m/s^2
     allow_backwards: bool = False
@@ -61,26 +63,58 @@ class GridSettings:
     use_ego_frame: bool = False
     center_on_robot: bool = False
     max_distance: float | None = None
+    robot_radius: float = 0.3  # the robot channel's disc (Robot SF's GridConfig; not the collision radius)
 
 
 @dataclass(frozen=True)
 class SimSettings:
-    """Crowd and episode parameters: Robot SF's sim_config merged with a scenario's simulation_config."""
+    """Crowd and episode parameters: Robot SF's sim_config merged with a scenario's simulation_config.
+
+    ``ped_density`` unset means Robot SF's ``ped_density_by_difficulty[difficulty]``; ``max_episode_steps`` is Robot
+    SF's ``sim_time_in_secs`` (200 s) over the step time; ``prf_*`` is ``prf_config`` (pedestrians pushed away from
+    the robot, on by default in Robot SF).
+    """
 
     time_per_step_in_secs: float = 0.1
     peds_speed_mult: float = 1.3
     ped_radius: float = 0.4
     goal_radius: float = 1.0
     stack_steps: int = DEFAULT_STACK_STEPS
-    max_peds_per_group: int = 6
+    max_peds_per_group: int = 3
     max_total_pedestrians: int | None = None
-    ped_density: float = 0.02
-    max_episode_steps: int = 500
-    route_spawn_distribution: str = "spread"
+    ped_density: float | None = None
+    ped_density_by_difficulty: tuple[float, ...] = (0.01, 0.02, 0.04, 0.08)
+    max_episode_steps: int = 2000
+    route_spawn_distribution: str = "cluster"
     route_spawn_jitter_frac: float = 0.0
+    route_spawn_seed: int | None = None
     route_width: float = 3.0
-    prf_active: bool = False
+    prf_active: bool = True
+    prf_activation_threshold: float = 2.0
+    prf_force_multiplier: float = 10.0
     difficulty: int = 0
+    use_next_goal: bool = True
+    sim_time_in_secs: float | None = None  # Robot SF's episode time limit; unset: max_episode_steps x step time
+
+    @property
+    def time_limit(self) -> float:
+        """Seconds after which an episode times out (Robot SF: elapsed time strictly above the limit)."""
+        if self.sim_time_in_secs is not None:
+            return float(self.sim_time_in_secs)
+        return self.max_episode_steps * self.time_per_step_in_secs
+
+    @property
+    def max_sim_steps(self) -> int:
+        """Robot SF's ``max_sim_steps``: the time limit in steps, rounded up."""
+        return math.ceil(round(self.time_limit / self.time_per_step_in_secs, 9))
+
+    @property
+    def density(self) -> float:
+        """Pedestrians per square metre of route corridor and crowded zone."""
+        if self.ped_density is not None:
+            return float(self.ped_density)
+        table = self.ped_density_by_difficulty
+        return float(table[min(max(self.difficulty, 0), len(table) - 1)])
 
 
 @dataclass(frozen=True)
@@ -96,6 +130,7 @@ class EnvSettings:
     num_rays: int = 272
     max_scan_dist: float = 10.0
     visual_angle_portion: float = 1.0
+    scan_noise: tuple[float, float] = (0.005, 0.002)  # Robot SF's lidar: P(ray lost), P(ray corrupted)
     peds_have_static_obstacle_forces: bool = True
     extended_socnav_keys: bool = False
 
@@ -144,16 +179,26 @@ def _pick(section: Mapping[str, Any], cls: Any, aliases: Mapping[str, str] | Non
 
 
 def merged_overrides(env_overrides: Mapping[str, Any] | None, scenario: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``env_overrides`` with a scenario's simulation_config/robot_config folded into sim_config/robot_config."""
+    """``env_overrides`` over a scenario's simulation_config/robot_config (Robot SF's PPO trainer order)."""
     merged = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in (env_overrides or {}).items()}
     scenario = scenario or {}
-    sim = dict(merged.get("sim_config") or {})
-    sim.update({k: v for k, v in (scenario.get("simulation_config") or {}).items() if v is not None})
+    sim = {k: v for k, v in (scenario.get("simulation_config") or {}).items() if v is not None}
+    sim.update(merged.get("sim_config") or {})
     merged["sim_config"] = sim
-    robot = dict(merged.get("robot_config") or {})
-    robot.update({k: v for k, v in (scenario.get("robot_config") or {}).items() if v is not None})
-    merged["robot_config"] = robot
+    robot = {k: v for k, v in (scenario.get("robot_config") or {}).items() if v is not None}
+    override = dict(merged.get("robot_config") or {})
+    merged["robot_config"] = override if "type" in override else {**robot, **override}
     return merged
+
+
+def _scan_noise(value: Any) -> tuple[float, float]:
+    try:
+        loss, corruption = (float(p) for p in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"lidar_config.scan_noise: expected [P(loss), P(corruption)], got {value!r}") from None
+    if not (0 <= loss <= 1 and 0 <= corruption <= 1):
+        raise ValueError(f"lidar_config.scan_noise: probabilities must be in [0, 1], got {value!r}")
+    return loss, corruption
 
 
 def build_settings(env_overrides: Mapping[str, Any] | None, scenario: Mapping[str, Any] | None = None) -> EnvSettings:
@@ -182,10 +227,25 @@ def build_settings(env_overrides: Mapping[str, Any] | None, scenario: Mapping[st
     sim_raw = dict(o.get("sim_config") or {})
     prf = sim_raw.get("prf_config") or {}
     sim_kwargs = _pick(sim_raw, SimSettings)
-    sim_kwargs["prf_active"] = bool(prf.get("is_active", False)) if isinstance(prf, Mapping) else False
-    for key in ("difficulty",):
+    if isinstance(prf, Mapping):
+        for key, name in (
+            ("is_active", "prf_active"),
+            ("activation_threshold", "prf_activation_threshold"),
+            ("force_multiplier", "prf_force_multiplier"),
+        ):
+            if prf.get(key) is not None:
+                sim_kwargs[name] = prf[key]
+        sim_kwargs["prf_active"] = bool(sim_kwargs.get("prf_active", True))
+    for key in ("difficulty", "max_peds_per_group", "max_episode_steps"):
         if key in sim_kwargs:
             sim_kwargs[key] = int(sim_kwargs[key])
+    if "ped_density_by_difficulty" in sim_kwargs:
+        sim_kwargs["ped_density_by_difficulty"] = tuple(float(x) for x in sim_kwargs["ped_density_by_difficulty"])
+    if sim_kwargs.get("route_spawn_distribution", "cluster") not in ("cluster", "spread"):
+        raise ValueError(
+            f"simulation_config.route_spawn_distribution: {sim_kwargs['route_spawn_distribution']!r} is not one of "
+            "cluster, spread"
+        )
     sim = SimSettings(**sim_kwargs)
     lidar = {**DEFAULT_LIDAR_CONFIG, **(o.get("lidar_config") or {})}
     static_forces = o.get("peds_have_static_obstacle_forces", o.get("peds_have_obstacle_forces", True))
@@ -200,6 +260,7 @@ def build_settings(env_overrides: Mapping[str, Any] | None, scenario: Mapping[st
         num_rays=int(lidar["num_rays"]),
         max_scan_dist=float(lidar["max_scan_dist"]),
         visual_angle_portion=float(lidar["visual_angle_portion"]),
+        scan_noise=_scan_noise(lidar.get("scan_noise", (0.005, 0.002))),
         peds_have_static_obstacle_forces=bool(static_forces),
         extended_socnav_keys=o.get("socnav_key_set", "legacy") == "extended",
     )
