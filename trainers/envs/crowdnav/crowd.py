@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from trainers.envs.crowdnav.geometry import Segments
 from trainers.envs.crowdnav.mapdef import MapDefinition, Zone
 from trainers.envs.crowdnav.settings import EnvSettings
 from trainers.envs.crowdnav.singles import GOAL_THRESHOLD, MOVING_ROLES, SingleBehaviour, resolve_single_pedestrians
@@ -58,6 +59,15 @@ class _Groups:
     route: np.ndarray  # (G,) route index, -1 for zone groups
     waypoint: np.ndarray  # (G,) current waypoint index of route groups
 
+    def __post_init__(self) -> None:
+        n_rows = len(self.of_row)
+        self.mean = np.zeros((len(self.members), n_rows))  # centroids = mean @ positions
+        for g, rows in enumerate(self.members):
+            self.mean[g, rows] = 1.0 / len(rows)
+        self.zoned = np.flatnonzero(self.zone >= 0)
+        self.zone_heads = np.array([self.members[g][0] for g in self.zoned], dtype=np.int64)
+        self.routed = np.flatnonzero(self.route >= 0)
+
 
 class Crowd:
     """Positions, velocities and goals of every pedestrian of one episode.
@@ -82,6 +92,7 @@ class Crowd:
             self._wps[i, : len(p)], self._wps[i, len(p) :] = p, p[-1]
             self._wp_count[i] = len(p)
         self._spawn_triangles = [self._route_spawn_triangle(r) for r in self._route_meta]
+        self._walls = Segments(mapdef.segments)
         self.n = 0
         self.pos = np.zeros((0, 2))
         self.vel = np.zeros((0, 2))
@@ -139,7 +150,8 @@ class Crowd:
         self._behaviour.reset()
         self.forces = np.zeros((self.n, 2))
         self._not_self = ~np.eye(self.n, dtype=bool)
-        self._pairs_for: np.ndarray | None = None  # the group array the cached member pairs belong to
+        self._layout_for: np.ndarray | None = None  # the group array the cached group layout belongs to
+        self._layout: tuple[np.ndarray, ...] | None = None
 
     def _zone_groups(
         self, rng: np.random.Generator, density: float
@@ -271,7 +283,7 @@ class Crowd:
         self._behave(robot_pos, robot_theta, dt)
         force = self._desired() + self._social()
         if self.settings.peds_have_static_obstacle_forces:
-            force += _obstacle_forces(self.pos, self.map.segments)
+            force += _obstacle_forces(self.pos, self._walls)
         force += self._group_forces()
         if prf:
             sim = self.settings.sim
@@ -291,30 +303,24 @@ class Crowd:
     def _behave(self, robot_pos: np.ndarray, robot_theta: float, dt: float) -> None:
         groups = self._groups
         if groups.members:
-            rows = groups.of_row
-            count = np.bincount(rows).astype(np.float64)
-            sums = np.stack([np.bincount(rows, weights=self.pos[: len(rows), k]) for k in (0, 1)], 1)
-            centroids: np.ndarray = sums / count[:, None]
-            zoned = np.flatnonzero(groups.zone >= 0)
-            if len(zoned):
-                heads = np.array([groups.members[g][0] for g in zoned])
-                near = np.sqrt(((centroids[zoned] - self.goal[heads]) ** 2).sum(1)) < GROUP_GOAL_RADIUS
-                for g in zoned[near]:
+            centroids = groups.mean @ self.pos[: self._n_crowd]
+            if len(groups.zoned):
+                off = centroids[groups.zoned] - self.goal[groups.zone_heads]
+                for g in groups.zoned[(off * off).sum(1) < GROUP_GOAL_RADIUS**2]:
                     zone = self.map.ped_crowded_zones[int(groups.zone[g])]
                     self.goal[groups.members[g]] = zone.sample_triangle(self._rng, 1)[0]
-            routed = np.flatnonzero(groups.route >= 0)
-            if len(routed):
+            if len(groups.routed):
+                routed = groups.routed
                 route = groups.route[routed]
-                current = self._wps[route, groups.waypoint[routed]]
-                reached = np.sqrt(((current - centroids[routed]) ** 2).sum(1)) <= GROUP_GOAL_RADIUS
-                groups.waypoint[routed] = np.where(
-                    reached, np.minimum(groups.waypoint[routed] + 1, self._wp_count[route] - 1), groups.waypoint[routed]
-                )
-                last = self._wps[route, self._wp_count[route] - 1]
-                arrived = np.sqrt(((last - centroids[routed]) ** 2).sum(1)) <= GROUP_GOAL_RADIUS
+                off = self._wps[route, groups.waypoint[routed]] - centroids[routed]
+                reached = (off * off).sum(1) <= GROUP_GOAL_RADIUS**2
+                off = self._wps[route, self._wp_count[route] - 1] - centroids[routed]
+                arrived = (off * off).sum(1) <= GROUP_GOAL_RADIUS**2
                 for i in np.flatnonzero(reached | arrived):
                     g, r = routed[i], int(route[i])
                     members = groups.members[g]
+                    if reached[i]:
+                        groups.waypoint[g] = min(groups.waypoint[g] + 1, self._wp_count[r] - 1)
                     if arrived[i]:  # back to the start of its route
                         start = self._spawn_triangles[r]
                         self.pos[members] = self._free_triangle_points(self._rng, start, len(members))
@@ -339,63 +345,70 @@ class Crowd:
         """Moussaid et al.'s velocity-dependent repulsion, all pairs within ``SOCIAL_RANGE`` at once."""
         if self.n < 2:
             return np.zeros((self.n, 2))
-        diff = self.pos[:, None, :] - self.pos[None, :, :]  # p_i - p_j
-        dist = np.sqrt((diff**2).sum(-1))
+        px, py, vx, vy = self.pos[:, 0], self.pos[:, 1], self.vel[:, 0], self.vel[:, 1]
+        dx, dy = px[:, None] - px[None, :], py[:, None] - py[None, :]  # p_i - p_j
+        dist = np.hypot(dx, dy)
+        safe = np.where(dist > 0, dist, 1.0)
+        ux, uy = dx / safe, dy / safe
+        ix = SOCIAL_LAMBDA * (vx[None, :] - vx[:, None]) + ux
+        iy = SOCIAL_LAMBDA * (vy[None, :] - vy[:, None]) + uy
+        length = np.hypot(ix, iy)
+        safe = np.where(length > 0, length, 1.0)
+        ix, iy = ix / safe, iy / safe
+        theta = np.arctan2(iy, ix) - np.arctan2(uy, ux)
+        b = SOCIAL_GAMMA * length + 1e-8
+        base = -dist / b
+        bt = b * theta
+        along = np.exp(base - (SOCIAL_N_PRIME * bt) ** 2)
+        across = np.exp(base - (SOCIAL_N * bt) ** 2)
+        across = np.where(theta >= 0, -across, across)
         near = self._not_self & (dist <= SOCIAL_RANGE)
-        diff_dir = _unit(diff, dist)
-        inter = SOCIAL_LAMBDA * (self.vel[None, :, :] - self.vel[:, None, :]) + diff_dir
-        inter_len = np.sqrt((inter**2).sum(-1))
-        inter_dir = _unit(inter, inter_len)
-        theta = np.arctan2(inter_dir[..., 1], inter_dir[..., 0]) - np.arctan2(diff_dir[..., 1], diff_dir[..., 0])
-        b = SOCIAL_GAMMA * inter_len + 1e-8
-        along = np.exp(-dist / b - (SOCIAL_N_PRIME * b * theta) ** 2)
-        across = -np.where(theta >= 0, 1.0, -1.0) * np.exp(-dist / b - (SOCIAL_N * b * theta) ** 2)
-        fx = inter_dir[..., 0] * along - inter_dir[..., 1] * across
-        fy = inter_dir[..., 1] * along + inter_dir[..., 0] * across
-        return SOCIAL_FACTOR * np.stack([(fx * near).sum(1), (fy * near).sum(1)], axis=1)
+        fx = np.where(near, ix * along - iy * across, 0.0).sum(1)
+        fy = np.where(near, iy * along + ix * across, 0.0).sum(1)
+        return SOCIAL_FACTOR * np.stack([fx, fy], axis=1)
 
     def _group_forces(self) -> np.ndarray:
         """Coherence towards the group centroid, repulsion between close members, and gaze (Moussaid et al. 2010)."""
-        force = np.zeros((self.n, 2))
-        member = self.group >= 0
-        if not member.any():
-            return force
-        gid = np.where(member, self.group, 0)
-        count = np.bincount(gid, weights=member.astype(float))
-        size = count[gid]
-        in_group = member & (size > 1)
-        if not in_group.any():
-            return force
-        sums = np.stack([np.bincount(gid, weights=self.pos[:, k] * member) for k in (0, 1)], axis=1)
+        layout = self._group_layout()
+        if layout is None:
+            return np.zeros((self.n, 2))
+        rows, size, mean, pairs = layout
+        pos = self.pos[rows]
+        to_centroid = mean @ pos - pos
         # coherence: softened pull to the centroid
-        to_centroid = sums[gid] / np.maximum(size, 1)[:, None] - self.pos
-        norm = np.sqrt((to_centroid**2).sum(1))
-        soft = (np.tanh(norm - (size - 1) / 2) + 1) / 2
-        force += COHERENCE_FACTOR * np.where(in_group[:, None], to_centroid * soft[:, None], 0.0)
+        soft = 0.5 * COHERENCE_FACTOR * (np.tanh(np.hypot(to_centroid[:, 0], to_centroid[:, 1]) - (size - 1) / 2) + 1)
+        force = to_centroid * soft[:, None]
         # repulsion between members closer than REPULSION_RANGE
-        first, second = self._member_pairs()
-        diff = self.pos[first] - self.pos[second]
-        close = np.sqrt((diff**2).sum(1)) <= REPULSION_RANGE
-        np.add.at(force, first[close], REPULSION_FACTOR * diff[close])
+        diff = pos[:, None, :] - pos[None, :, :]
+        close = pairs & ((diff * diff).sum(-1) <= REPULSION_RANGE**2)
+        force += REPULSION_FACTOR * (diff * close[..., None]).sum(1)
         # gaze: turn the walking direction towards the other members' centroid
-        others = (sums[gid] - self.pos) / np.maximum(size - 1, 1)[:, None] - self.pos
-        others_dist = np.sqrt((others**2).sum(1))
-        to_goal = self.goal - self.pos
-        goal_dist = np.sqrt((to_goal**2).sum(1))
+        others = to_centroid * (size / (size - 1))[:, None]  # centroid without oneself, relative to oneself
+        others_dist = np.hypot(others[:, 0], others[:, 1])
+        to_goal = self.goal[rows] - pos
+        goal_dist = np.hypot(to_goal[:, 0], to_goal[:, 1])
         heading = _unit(to_goal, goal_dist)
         align = (heading * _unit(others, others_dist)).sum(1)
         factor = np.divide(others_dist * align, goal_dist, out=np.zeros_like(goal_dist), where=goal_dist > 1e-6)
-        force += GAZE_FACTOR * np.where(in_group[:, None], heading * factor[:, None], 0.0)
-        return force
+        force += GAZE_FACTOR * heading * factor[:, None]
+        out = np.zeros((self.n, 2))
+        out[rows] = force
+        return out
 
-    def _member_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """Ordered pairs (i, j), i != j, of pedestrians in the same group (cached until someone joins or leaves)."""
-        if self._pairs_for is None or not np.array_equal(self._pairs_for, self.group):
-            same = (self.group[:, None] == self.group[None, :]) & (self.group >= 0)[:, None] & self._not_self
-            first, second = np.nonzero(same)
-            self._pairs = (first, second)
-            self._pairs_for = self.group.copy()
-        return self._pairs
+    def _group_layout(self) -> tuple[np.ndarray, ...] | None:
+        """Members of groups of two or more: their rows, group sizes, the centroid matrix and the member-pair mask;
+        recomputed only when someone joins or leaves (None without such groups)."""
+        if self._layout_for is None or not np.array_equal(self._layout_for, self.group):
+            self._layout_for = self.group.copy()
+            ids, counts = np.unique(self.group[self.group >= 0], return_counts=True)
+            rows = np.flatnonzero(np.isin(self.group, ids[counts > 1]))
+            if not len(rows):
+                self._layout = None
+            else:
+                same = self.group[rows][:, None] == self.group[rows][None, :]
+                size = same.sum(1).astype(np.float64)
+                self._layout = (rows, size, same / size[:, None], same & ~np.eye(len(rows), dtype=bool))
+        return self._layout
 
 
 def _triangle(zone: Zone) -> Triangle:
@@ -426,15 +439,13 @@ def _toward(start: np.ndarray, target: np.ndarray, speed: float) -> np.ndarray:
     return np.array([math.cos(angle), math.sin(angle)]) * speed
 
 
-def _obstacle_forces(pos: np.ndarray, segs: np.ndarray) -> np.ndarray:
+def _obstacle_forces(pos: np.ndarray, walls: Segments) -> np.ndarray:
     """Sum over wall segments of ``(p - c) / (|p - c| + 0.57)**4`` from each segment's nearest point ``c``."""
-    a = segs[None, :, :2]
-    ab = segs[None, :, 2:] - a
-    ap = pos[:, None, :] - a
-    t = np.clip((ap * ab).sum(-1) / np.maximum((ab**2).sum(-1), 1e-12), 0.0, 1.0)
-    away = ap - t[..., None] * ab
-    reach = np.sqrt((away**2).sum(-1)) + OBSTACLE_OFFSET
-    return OBSTACLE_FACTOR * (away / reach[..., None] ** 4).sum(1)
+    wx, wy = walls.offsets(pos[:, 0], pos[:, 1])
+    reach = np.hypot(wx, wy) + OBSTACLE_OFFSET
+    scale = reach * reach
+    scale = OBSTACLE_FACTOR / (scale * scale)
+    return np.stack([(wx * scale).sum(1), (wy * scale).sum(1)], axis=1)
 
 
 def _robot_force(pos: np.ndarray, robot_pos: np.ndarray, reach: float, multiplier: float) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 
 from trainers.envs.contracts import observation_signature
 from trainers.envs.crowdnav.crowd import Crowd
+from trainers.envs.crowdnav.geometry import Segments
 from trainers.envs.crowdnav.mapdef import MapDefinition
 from trainers.envs.crowdnav.rewards import make_reward
 from trainers.envs.crowdnav.robot import RobotState, speed_bounds
@@ -118,7 +119,7 @@ class CrowdNavEnv(gym.Env):
         self._speed_scale = high
         self._drive_low = np.array([low[0] / high[0], -1.0, 0.0, -1.0, -1.0], dtype=np.float32)
         self._proximity = s.robot.radius + s.sim.goal_radius
-        self._segs = self.map.segments
+        self._walls = Segments(self.map.segments)
         self._steps = 0
         self._elapsed = 0.0
         self._meta = StepMetaTracker(s.sim.time_per_step_in_secs, s.sim.max_sim_steps)
@@ -179,7 +180,7 @@ class CrowdNavEnv(gym.Env):
         truncated = self._timeout and not terminated
         meta = self._meta.step(
             step=self._steps,
-            action=action,
+            action=self.robot.raw_action(action),  # Robot SF's units, so punish_action_reward agrees with it
             robot_pos=self.robot.pos,
             distance_to_goal=self._goal_distance(),
             ped_pos=self.crowd.pos,
@@ -257,14 +258,8 @@ class CrowdNavEnv(gym.Env):
         x, y = self.robot.pos
         if x < 0 or y < 0 or x > self.map.width or y > self.map.height:
             return "map_edge"
-        segs = self._segs
-        a = segs[:, :2]
-        ab = segs[:, 2:] - a
-        ap = self.robot.pos - a
-        t = np.clip((ap * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-12), 0, 1)
-        near = ap - t[:, None] * ab
         # A step moves the robot far less than its radius, so it cannot jump inside an obstacle unseen.
-        if float((near * near).sum(1).min()) <= self.settings.robot.radius**2:
+        if self._walls.min_distance2(self.robot.pos) <= self.settings.robot.radius**2:
             return "obstacle"
         return ""
 

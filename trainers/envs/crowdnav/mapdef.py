@@ -106,24 +106,31 @@ class MapDefinition:
         return np.concatenate([*rows, bounds], axis=0).astype(np.float64)
 
     @cached_property
-    def _edges(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        out = []
-        for poly in self.obstacles:
-            x0, y0 = poly[:, 0], poly[:, 1]
-            out.append((x0, y0, np.roll(x0, -1), np.roll(y0, -1)))
-        return out
+    def _edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every polygon edge in one array (x0, y0, x1, y1, 1 / (y1 - y0)) and where each polygon's edges start."""
+        polys = [p for p in self.obstacles if len(p)]
+        if not polys:
+            empty = np.zeros(0)
+            return empty, empty, empty, empty, empty, np.zeros(0, dtype=np.int64)
+        start = np.concatenate([p for p in polys]).astype(np.float64)
+        end = np.concatenate([np.roll(p, -1, axis=0) for p in polys]).astype(np.float64)
+        dy = end[:, 1] - start[:, 1]
+        inv_dy = np.divide(1.0, dy, out=np.zeros_like(dy), where=dy != 0)
+        offsets = np.cumsum([0] + [len(p) for p in polys[:-1]]).astype(np.int64)
+        return start[:, 0], start[:, 1], end[:, 0], end[:, 1], inv_dy, offsets
 
     def inside_obstacle(self, points: np.ndarray) -> np.ndarray:
-        """Boolean (n,) mask: which points lie inside any obstacle polygon (even-odd rule, vectorised)."""
+        """Boolean (n,) mask: which points lie inside any obstacle polygon (even-odd rule per polygon, union
+        across polygons; all edges of all polygons in one vectorised pass)."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        inside = np.zeros(len(points), dtype=bool)
+        x0, y0, x1, y1, inv_dy, offsets = self._edges
+        if not len(x0) or not len(points):
+            return np.zeros(len(points), dtype=bool)
         px, py = points[:, :1], points[:, 1:]
-        for x0, y0, x1, y1 in self._edges:  # per obstacle, not per point or per step
-            crosses = (y0 > py) != (y1 > py)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                xint = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
-            hits = crosses & (px < xint)
-            inside |= (hits.sum(axis=1) % 2).astype(bool)  # even-odd within a polygon, union across
+        crosses = (y0 > py) != (y1 > py)  # a horizontal edge never crosses, so its zero inv_dy is never used
+        hits = crosses & (px < x0 + (py - y0) * (x1 - x0) * inv_dy)
+        per_polygon = np.add.reduceat(hits.astype(np.int64), offsets, axis=1)
+        inside: np.ndarray = (per_polygon % 2).astype(bool).any(axis=1)
         return inside
 
     def rasterize(self, resolution: float) -> np.ndarray:

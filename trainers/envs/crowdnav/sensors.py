@@ -43,11 +43,13 @@ class RayCaster:
     ) -> None:
         half = math.pi * angle_portion
         self.rel_angles = np.linspace(-half, half, num_rays + 1)[:-1]
+        self._cos, self._sin = np.cos(self.rel_angles), np.sin(self.rel_angles)
         self.max_dist = float(max_dist)
         self.loss, self.corruption = (float(p) for p in scan_noise)
-        segs = mapdef.segments
-        self._a = segs[:, :2]
-        self._e = segs[:, 2:] - segs[:, :2]
+        self._a, self._e, self._normal = _faces(mapdef)
+        self._step = 2 * half / num_rays
+        self._full_turn = angle_portion >= 1.0 - 1e-12
+        self._length2 = np.maximum((self._e**2).sum(1), 1e-12)
 
     def cast(
         self,
@@ -58,42 +60,107 @@ class RayCaster:
         rng: np.random.Generator | None = None,
     ) -> np.ndarray:
         """Distances (num_rays,) from ``origin``, capped at max_dist; scan noise drawn from ``rng`` when given."""
-        ang = self.rel_angles + heading
-        dx, dy = np.cos(ang), np.sin(ang)
-        best = np.full(len(ang), self.max_dist)
+        ch, sh = math.cos(heading), math.sin(heading)
+        dx = self._cos * ch - self._sin * sh
+        dy = self._sin * ch + self._cos * sh
+        best = np.full(len(dx), self.max_dist)
         if len(self._a):
-            a, e = self._a, self._e
-            # Keep only segments that can be within range of the robot.
-            ap = a - origin
-            t_near = np.clip(-((ap * e).sum(1)) / np.maximum((e * e).sum(1), 1e-12), 0, 1)
-            near = ap + t_near[:, None] * e
-            keep = (near * near).sum(1) < self.max_dist**2
-            if keep.any():
-                apk, ek = ap[keep], e[keep]
-                denom = dx[:, None] * ek[None, :, 1] - dy[:, None] * ek[None, :, 0]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    t = (apk[None, :, 0] * ek[None, :, 1] - apk[None, :, 1] * ek[None, :, 0]) / denom
-                    u = (apk[None, :, 0] * dy[:, None] - apk[None, :, 1] * dx[:, None]) / denom
-                hit = (t >= 0) & (u >= 0) & (u <= 1)
-                best = np.minimum(best, np.where(hit, t, np.inf).min(1))
+            self._cast_walls(best, dx, dy, self._a - origin, heading)
         if len(ped_pos):
-            rel = ped_pos - origin
-            close = (rel * rel).sum(1) <= self.max_dist**2
-            if close.any():
-                rel = rel[close]
-                proj = dx[:, None] * rel[None, :, 0] + dy[:, None] * rel[None, :, 1]
-                perp2 = (rel * rel).sum(1)[None, :] - proj**2
-                inside = ped_radius**2 - perp2
-                with np.errstate(invalid="ignore"):
-                    t = proj - np.sqrt(inside)
-                t = np.where((inside >= 0) & (proj >= 0), np.maximum(t, 0.0), np.inf)
-                best = np.minimum(best, t.min(1))
+            self._cast_pedestrians(best, dx, dy, np.asarray(ped_pos, dtype=np.float64) - origin, heading, ped_radius)
         if rng is not None and (self.loss > 0 or self.corruption > 0):
             draws = rng.random((3, len(best)))
             lost = draws[0] < self.loss
             corrupted = ~lost & (draws[1] < self.corruption)
             best = np.where(lost, self.max_dist, np.where(corrupted, best * draws[2], best))
         return best
+
+    def _ray_pairs(self, center: np.ndarray, half: np.ndarray, heading: float) -> tuple[np.ndarray, np.ndarray]:
+        """(ray, item) index pairs for items seen within ``center +- half`` (world angles, half in [0, pi/2]): every
+        ray whose direction falls inside, plus one ray either side against rounding. A full turn wraps ray indices;
+        a partial fan tries the item a turn either way too and keeps the pairs inside the fan."""
+        ahead = (center - heading - self.rel_angles[0]) % (2 * math.pi)
+        if not self._full_turn:
+            ahead = np.concatenate([ahead - 2 * math.pi, ahead, ahead + 2 * math.pi])
+            half = np.tile(half, 3)
+        lo = np.ceil((ahead - half) / self._step).astype(np.int64) - 1
+        hi = np.floor((ahead + half) / self._step).astype(np.int64) + 1
+        counts = np.maximum(hi - lo + 1, 0)
+        total = int(counts.sum())
+        item = np.repeat(np.arange(len(ahead)) % len(center), counts)
+        ray = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+        n = len(self.rel_angles)
+        if self._full_turn:
+            return ray % n, item
+        inside_fan = (ray >= 0) & (ray < n)
+        return ray[inside_fan], item[inside_fan]
+
+    def _cast_walls(self, best: np.ndarray, dx: np.ndarray, dy: np.ndarray, ap: np.ndarray, heading: float) -> None:
+        """Lower ``best`` where rays hit walls (starts ``ap`` relative to the robot). Only walls within range whose
+        free side faces the robot are tested, each against the rays within the angle it subtends."""
+        ex, ey = self._e[:, 0], self._e[:, 1]
+        t_near = np.clip(-(ap[:, 0] * ex + ap[:, 1] * ey) / self._length2, 0.0, 1.0)
+        nx, ny = ap[:, 0] + t_near * ex, ap[:, 1] + t_near * ey
+        facing = (ap * self._normal).sum(1) <= 0.0  # the robot is on the wall's free side
+        keep = np.flatnonzero(facing & (nx * nx + ny * ny < self.max_dist**2))
+        if not len(keep):
+            return
+        ax, ay, ex, ey = ap[keep, 0], ap[keep, 1], ex[keep], ey[keep]
+        angle_a = np.arctan2(ay, ax)
+        turn = (np.arctan2(ay + ey, ax + ex) - angle_a + math.pi) % (2 * math.pi) - math.pi
+        ray, wall = self._ray_pairs(angle_a + turn / 2, np.abs(turn) / 2, heading)
+        rdx, rdy = dx[ray], dy[ray]
+        wx, wy, sx, sy = ex[wall], ey[wall], ax[wall], ay[wall]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / (rdx * wy - rdy * wx)
+            t = (sx * wy - sy * wx) * inv
+            u = (sx * rdy - sy * rdx) * inv
+        hit = (t >= 0) & (u >= 0) & (u <= 1)
+        np.minimum.at(best, ray[hit], t[hit])
+
+    def _cast_pedestrians(
+        self, best: np.ndarray, dx: np.ndarray, dy: np.ndarray, rel: np.ndarray, heading: float, radius: float
+    ) -> None:
+        """Lower ``best`` where rays hit pedestrian discs (centres ``rel`` to the robot). Only the rays within each
+        disc's angular extent are tested, as (ray, pedestrian) pairs; like Robot SF, discs whose centre is beyond
+        range or behind a ray are ignored, and from inside a disc a ray reads the distance to its far edge."""
+        d2 = (rel * rel).sum(1)
+        close = np.flatnonzero(d2 <= self.max_dist**2)
+        if not len(close):
+            return
+        rel, d2 = rel[close], d2[close]
+        dist = np.sqrt(d2)
+        half = np.where(dist > radius, np.arcsin(np.minimum(1.0, radius / np.maximum(dist, 1e-12))), math.pi / 2)
+        ray, ped = self._ray_pairs(np.arctan2(rel[:, 1], rel[:, 0]), half, heading)
+        proj = dx[ray] * rel[ped, 0] + dy[ray] * rel[ped, 1]
+        disc = radius * radius - d2[ped] + proj * proj
+        hit = (disc >= 0) & (proj >= 0)
+        root = np.sqrt(disc[hit])
+        t = np.where(d2[ped[hit]] <= radius * radius, proj[hit] + root, proj[hit] - root)
+        np.minimum.at(best, ray[hit], t)
+
+
+def _faces(mapdef: MapDefinition) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wall starts, directions and the normals pointing to the side the robot can stand on (out of an obstacle,
+    into the map for its edges): a ray only needs the walls whose free side faces it, because the first wall it
+    meets is always entered from its free side. Both sides count for a degenerate (zero-area) obstacle."""
+    starts, dirs, normals = [], [], []
+    for poly in mapdef.obstacles:
+        if len(poly) < 2:
+            continue
+        e = np.roll(poly, -1, axis=0) - poly
+        area = 0.5 * float((poly[:, 0] * np.roll(poly[:, 1], -1) - np.roll(poly[:, 0], -1) * poly[:, 1]).sum())
+        sign = 0.0 if abs(area) < 1e-12 else math.copysign(1.0, area)
+        starts.append(poly)
+        dirs.append(e)
+        normals.append(sign * np.stack([e[:, 1], -e[:, 0]], axis=1))  # right of a counter-clockwise edge: outside
+    w, h = mapdef.width, mapdef.height
+    corners = np.array([[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]])  # counter-clockwise: the map is left of each edge
+    edges = np.roll(corners, -1, axis=0) - corners
+    starts.append(corners)
+    dirs.append(edges)
+    normals.append(np.stack([-edges[:, 1], edges[:, 0]], axis=1))
+    return np.concatenate(starts).astype(np.float64), np.concatenate(dirs), np.concatenate(normals)
 
 
 class OccupancyGrid:

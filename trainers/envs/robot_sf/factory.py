@@ -3,8 +3,9 @@
 One scenario (``scenario_id``): Robot SF's ``make_robot_env(config=...)`` on the config
 :meth:`RobotSFMatrix.build_config` returns. A matrix: Robot SF's ``ScenarioSampler`` (hold-outs excluded, ``random``
 or ``cycle``) inside its ``ScenarioSwitchingEnv``, which builds a fresh env per episode through the same config
-builder, as Robot SF's PPO trainer does. Dreamer's ``flatten_keys`` use orch's :class:`~trainers.envs.wrappers.
-FlattenKeys`. The action space stays Robot SF's own (raw units); see :func:`.wrappers.normalized_actions`.
+builder, as Robot SF's PPO trainer does. A seeded reset rebuilds either from that seed (:class:`RebuildOnSeed`).
+Dreamer's ``flatten_keys`` use orch's :class:`~trainers.envs.wrappers.FlattenKeys`. The action space stays Robot SF's
+own (raw units); see :func:`.wrappers.normalized_actions`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from trainers.envs.resources import DEFAULT_SCENARIO, default_matrix_path
 from trainers.envs.robot_sf.imports import import_robot_sf
 from trainers.envs.robot_sf.overrides import obstacle_forces_flag
 from trainers.envs.robot_sf.scenarios import RobotSFMatrix
-from trainers.envs.robot_sf.wrappers import OrchInfo, SeededReset
+from trainers.envs.robot_sf.wrappers import OrchInfo, RebuildOnSeed
 from trainers.envs.wrappers import FlattenKeys
 
 __all__ = ["make_robot_sf_env", "quiet_robot_sf_logs"]
@@ -84,29 +85,36 @@ def make_robot_sf_env(
         "reward_kwargs": dict(reward_kwargs or {}),
         **factory_kwargs,
     }
-    env: gym.Env
-    if scenario_id:
-        factory = import_robot_sf("robot_sf.gym_env.environment_factory")
-        env = factory.make_robot_env(
-            config=first_config, seed=seed, suite_name=SUITE, scenario_name=scenario_id, algorithm_name=SUITE, **kwargs
-        )
-        env = OrchInfo(env, scenario_id)
-    else:
+
+    def build(episode_seed: int | None) -> gym.Env:
+        if scenario_id:
+            factory = import_robot_sf("robot_sf.gym_env.environment_factory")
+            config = first_config if episode_seed == seed else matrix.build_config(chosen[0], overrides)
+            env = factory.make_robot_env(
+                config=config,
+                seed=episode_seed,
+                suite_name=SUITE,
+                scenario_name=scenario_id,
+                algorithm_name=SUITE,
+                **kwargs,
+            )
+            return OrchInfo(env, scenario_id)
         sampling = import_robot_sf("robot_sf.training.scenario_sampling")
         sampler = sampling.ScenarioSampler(
-            matrix.scenarios, exclude_scenarios=tuple(exclude_scenarios), seed=seed, strategy=switching
+            matrix.scenarios, exclude_scenarios=tuple(exclude_scenarios), seed=episode_seed, strategy=switching
         )
-        env = sampling.ScenarioSwitchingEnv(
+        switching_env = sampling.ScenarioSwitchingEnv(
             scenario_sampler=sampler,
             scenario_path=matrix.path,
             config_builder=lambda scenario: matrix.build_config(scenario, overrides),
             env_factory_kwargs=kwargs,
             suite_name=SUITE,
             algorithm_name=SUITE,
-            seed=seed,
+            seed=episode_seed,
         )
-        env = OrchInfo(env)
-    env = SeededReset(env)
+        return OrchInfo(switching_env)
+
+    env: gym.Env = RebuildOnSeed(build, seed)
     if flatten_keys:
         env = FlattenKeys(env, flatten_keys)
     return env

@@ -31,6 +31,7 @@ def robot_sf_available() -> bool:
 def import_robot_sf(module: str) -> Any:
     """Import ``module`` (a ``robot_sf.*`` name) or raise :class:`RobotSFNotInstalled` with the install hint."""
     try:
-        return importlib.import_module(module)
+        importlib.import_module("robot_sf")  # first the package: a blocked or missing one fails here, even when
+        return importlib.import_module(module)  # a submodule is still cached in sys.modules
     except ImportError as exc:
         raise RobotSFNotInstalled(f"{INSTALL_HINT} (import {module} failed: {exc})") from None

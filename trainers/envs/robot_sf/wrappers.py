@@ -1,8 +1,9 @@
 """Wrappers that make a Robot SF env behave like an orch env where orch relies on it.
 
-* :class:`SeededReset`: Robot SF draws its randomness from the global ``random`` and ``numpy.random`` state (its
-  factory seeds them once), not from ``reset(seed=...)``; this wrapper seeds them on a seeded reset, so the same
-  seed gives the same episode, as on the embedded backend.
+* :class:`RebuildOnSeed`: Robot SF draws its randomness from the global ``random`` and ``numpy.random`` state (its
+  factory seeds them) and keeps its crowd from one episode to the next; a seeded ``reset(seed=s)`` therefore builds
+  a fresh env with ``make_robot_env(seed=s)`` (what Robot SF's own evaluation does per episode), so the same seed
+  gives the same episode, as on the embedded backend. Unseeded resets are Robot SF's own.
 * :class:`OrchInfo`: adds ``scenario_id``, ``steps`` and ``num_pedestrians`` to Robot SF's ``info`` (which has
   ``collision``, ``success``, ``is_success`` and ``meta``), the keys ``orch env check`` and the trainers read.
 * :func:`normalized_actions`: Robot SF's action space is raw (differential drive: ``Box([0, -w], [v, w])``, a
@@ -12,22 +13,26 @@
 
 from __future__ import annotations
 
-import random
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["OrchInfo", "SeededReset", "normalized_actions"]
+__all__ = ["OrchInfo", "RebuildOnSeed", "normalized_actions"]
 
 
-class SeededReset(gym.Wrapper):
-    """``reset(seed=s)`` also seeds Python's and NumPy's global generators, which Robot SF samples from."""
+class RebuildOnSeed(gym.Wrapper):
+    """``reset(seed=s)`` replaces the wrapped env by ``build(s)``; ``reset()`` without a seed is the env's own."""
+
+    def __init__(self, build: Callable[[int | None], gym.Env], seed: int | None) -> None:
+        super().__init__(build(seed))
+        self._build = build
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         if seed is not None:
-            random.seed(seed)
-            np.random.seed(seed % 2**32)
+            self.env.close()
+            self.env = self._build(seed)
         return self.env.reset(seed=seed, options=options)
 
 
