@@ -11,7 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 OURS = ("orchestrator", "trainers", "manifests")
 # Modules of trainers that orchestrator may import: the registry, light specs and light helpers (no torch).
 # trainers.common.job (TrainJob, a stdlib dataclass) is the contract a launcher or gate hands to a trainer.
-LIGHT_TRAINER_MODULES = ("trainers.registry", "trainers.envs.contracts", "trainers.common.job")
+# trainers.envs.validation runs the env's own loaders (yaml, numpy, svgelements) for `orch validate`, no gymnasium.
+LIGHT_TRAINER_MODULES = (
+    "trainers.registry",
+    "trainers.envs.contracts",
+    "trainers.envs.validation",
+    "trainers.common.job",
+)
 LIGHT_SUFFIXES = (".spec",)
 
 

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from orchestrator.config.migrate import CLUSTER_KIND, MATRIX_KIND, TRAINER_KINDS
 from orchestrator.config.validate import schema_exists, validate_loaded
 from orchestrator.errors import ConfigError, ConfigIssue
 from trainers import registry
+from trainers.envs.validation import EnvKeys, EnvProblem, check_env
 
 __all__ = ["RESOLVED_SCHEMA_VERSION", "ConfigReport", "ResolvedConfig", "check_config", "resolve_config"]
 
@@ -49,6 +51,15 @@ class ResolvedConfig:
     source: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
     not_applicable: tuple[str, ...] = ()
+    randomize_seeds: bool = False
+
+    def run_seeds(self) -> tuple[int, ...]:
+        """The seed of each run: the listed seeds, or with ``randomize_seeds`` one freshly drawn seed per run (one
+        per listed seed, one when none are listed). The launcher records a drawn seed in the run's ``resolved.json``
+        and ``run.json``, so ``--seed`` repeats the run."""
+        if not self.randomize_seeds:
+            return self.seeds
+        return tuple(secrets.randbelow(2**31) for _ in range(max(1, len(self.seeds))))
 
     def to_json(self) -> dict[str, Any]:
         """The resolved document (``resolved.json`` shape) with ``seed`` null: the config, not one run of it."""
@@ -65,6 +76,7 @@ class ResolvedConfig:
             "config_hash": self.config_hash,
             "warnings": list(self.warnings),
             "not_applicable": list(self.not_applicable),
+            "randomize_seeds": self.randomize_seeds,
         }
 
     def for_seed(self, seed: int) -> dict[str, Any]:
@@ -143,14 +155,7 @@ def check_config(
     if detection.kind == CLUSTER_KIND:
         _check_cluster(loaded, report)
     elif detection.kind == MATRIX_KIND:
-        if not _scenario_names(loaded.path):
-            report.issues.append(
-                loaded.marks.issue(
-                    (),
-                    "no scenarios found (or an include cannot be read)",
-                    "a matrix holds `scenarios: [...]` and/or `includes: [...]`",
-                )
-            )
+        report.issues.extend(_located(loaded, check_env(scenario_config=loaded.path)))
     else:
         _check_trainer_config(loaded, detection, report, cpus=cpus, mem_gb=mem_gb)
     if strict and report.warning_issues:
@@ -211,9 +216,17 @@ def _check_trainer_config(
         key: KeyPath = ("evaluation", "step_schedule") if detection.kind == "ppo_expert" else ()
         report.issues.append(loaded.marks.issue(key, str(exc)))
         return
-    # unknown scenario names warn only: a matrix may be swapped for another (Robot SF's files reference many)
-    report.warning_issues.extend(_scenario_name_issues(loaded, detection.kind, settings))
     report.issues.extend(_semantic_issues(loaded, detection.kind, settings))
+    report.issues.extend(_env_issues(loaded, detection.kind, settings))
+    if settings.get("randomize_seeds") and loaded.data.get("seeds"):
+        count = len(loaded.data["seeds"])
+        report.warning_issues.append(
+            loaded.marks.issue(
+                ("seeds",),
+                f"randomize_seeds: true, so these seeds are not used: each of the {count} runs draws its own seed",
+                "the drawn seed is recorded in run.json; repeat a run with --seed",
+            )
+        )
     try:
         signature = contracts.signature_to_json(spec.observation_signature(settings))
     except ValueError as exc:
@@ -238,52 +251,48 @@ def _missing_files(loaded: LoadedConfig, kind: str) -> list[ConfigIssue]:
     return [loaded.marks.issue(key, f"file not found: {value}", f"relative paths are resolved against {folder}")]
 
 
-def _scenario_names(path: Path, seen: tuple[Path, ...] = ()) -> set[str] | None:
-    """Names in a scenario matrix, includes followed; None when it cannot be read (the environment reports why)."""
-    import yaml
+def _env_issues(loaded: LoadedConfig, kind: str, settings: Mapping[str, Any]) -> list[ConfigIssue]:
+    """Everything that would fail when the run builds its envs (``trainers.envs.validation``, light)."""
+    if kind == "dreamerv3":
+        env = settings["env"]
+        if env.get("id") != "crowdnav":
+            return []
+        keys = EnvKeys(
+            scenario_config=("env", "scenario_config"),
+            scenario_id=("env", "scenario_id"),
+            hold_outs=("env", "hold_out_scenarios"),
+            env_overrides=("env", "config"),
+            factory_kwargs=("env", "factory_kwargs"),
+        )
+        problems = check_env(
+            scenario_config=env.get("scenario_config"),
+            scenario_id=env.get("scenario_id"),
+            env_overrides=env.get("config"),
+            factory_kwargs=env.get("factory_kwargs"),
+            backend=env.get("backend", "embedded"),
+            flatten_keys=env["flatten_keys"] if env.get("flatten_observation") else None,
+            keys=keys,
+        )
+    else:
+        problems = check_env(
+            scenario_config=settings.get("scenario_config"),
+            scenario_id=settings.get("scenario_id"),
+            hold_outs=settings["evaluation"].get("hold_out_scenarios") or (),
+            env_overrides=settings.get("env_overrides"),
+            factory_kwargs=settings.get("env_factory_kwargs"),
+            backend=(settings.get("env") or {}).get("backend", "embedded"),
+        )
+    return _located(loaded, problems)
 
-    if path in seen or len(seen) > 16 or not path.is_file():
-        return None
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    names: set[str] = set()
-    for entry in data.get("scenarios") or []:
-        if isinstance(entry, dict) and (entry.get("name") or entry.get("scenario_id")):
-            names.add(str(entry.get("name") or entry.get("scenario_id")))
-    for key in ("includes", "include", "scenario_files"):
-        includes = data.get(key) or []
-        for include in [includes] if isinstance(includes, str) else includes:
-            sub = _scenario_names(path.parent / str(include), (*seen, path)) if isinstance(include, str) else None
-            if sub is None:
-                return None
-            names |= sub
-    return names
 
-
-def _scenario_name_issues(loaded: LoadedConfig, kind: str, settings: Mapping[str, Any]) -> list[ConfigIssue]:
-    """scenario_id and hold_out_scenarios should name scenarios of the matrix (a typo would silently do nothing)."""
-    env = settings if kind == "ppo_expert" else settings["env"]
-    prefix: tuple[str, ...] = () if kind == "ppo_expert" else ("env",)
-    matrix = env.get("scenario_config")
-    names = _scenario_names(Path(matrix)) if matrix else None
-    if not names:
-        return []
-    wanted: list[tuple[tuple[str | int, ...], str]] = []
-    if env.get("scenario_id"):
-        wanted.append(((*prefix, "scenario_id"), env["scenario_id"]))
-    if kind == "ppo_expert":
-        for index, name in enumerate(settings["evaluation"].get("hold_out_scenarios") or []):
-            wanted.append((("evaluation", "hold_out_scenarios", index), name))
+def _located(loaded: LoadedConfig, problems: Iterable[EnvProblem]) -> list[ConfigIssue]:
+    """Env problems as config issues: at their scenario file's line, or at their key in this config."""
     issues = []
-    for key, name in wanted:
-        if name not in names:
-            close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f"{len(names)} scenarios in {matrix}"
-            issues.append(loaded.marks.issue(key, f"no scenario named {name!r} in the scenario matrix", hint))
+    for problem in problems:
+        if problem.file is not None:
+            issues.append(ConfigIssue(problem.file, problem.line, problem.file_key, problem.message))
+        else:
+            issues.append(loaded.marks.issue(problem.config_key, problem.message))
     return issues
 
 
@@ -302,6 +311,8 @@ def _semantic_issues(loaded: LoadedConfig, kind: str, settings: Mapping[str, Any
                 )
             )
     if kind == "ppo_expert":
+        for key, message in registry.load_spec(kind).extractor_kwargs_problems(settings).items():
+            issues.append(loaded.marks.issue(("feature_extractor_kwargs", key), message))
         ppo = settings["ppo_hyperparams"]
         if ppo["batch_size"] > ppo["n_steps"] * settings["num_envs"]:
             issues.append(
@@ -334,7 +345,9 @@ def _build(
     data = loaded.data
     kind = detection.kind
     name = str(data.get("name") or (settings.get("policy_id") if kind == "ppo_expert" else None) or loaded.path.stem)
-    seeds = tuple(int(s) for s in data.get("seeds") or _DEFAULT_SEEDS)
+    randomize = bool(settings.get("randomize_seeds", False))
+    listed = data.get("seeds")
+    seeds = tuple(int(s) for s in (listed if listed or randomize else _DEFAULT_SEEDS) or ())
     deterministic = bool(settings.get("deterministic", False))
     auto: dict[str, str] = {}
     if raw.get("num_envs", "auto") == "auto":
@@ -360,6 +373,7 @@ def _build(
         source=source,
         warnings=tuple(report.warnings),
         not_applicable=tuple(report.not_applicable),
+        randomize_seeds=randomize,
     )
 
 

@@ -58,6 +58,12 @@ def _document(resolved: Any, seed: int | None) -> dict[str, Any]:
     return doc
 
 
+def _run_seeds(resolved: Any) -> tuple[int, ...]:
+    """Each run's seed: listed, or drawn per run where the config sets ``randomize_seeds`` (``ResolvedConfig``)."""
+    draw = getattr(resolved, "run_seeds", None)
+    return tuple(draw()) if callable(draw) else tuple(resolved.seeds)
+
+
 def _trainer_entry(trainer: str) -> dict[str, str]:
     from trainers.registry import get_trainer
 
@@ -104,7 +110,7 @@ def plan_runs(
     specs: list[RunSpec] = []
     taken: set[str] = set()
     for path, point, extra, rc in resolved_all:
-        seeds: list[int | None] = list(rc.seeds) or [None]
+        seeds: list[int | None] = list(_run_seeds(rc)) or [None]
         if seed is not None:
             seeds = [seed]
         elif first_seed_only:

@@ -116,16 +116,22 @@ FEATURE_EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {"grid_socnav": Gri
 
 
 def build_policy_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """SB3 ``policy_kwargs`` from the resolved settings: extractor class + kwargs, and ``net_arch``."""
-    name = str(settings.get("feature_extractor") or "grid_socnav")
-    if name not in FEATURE_EXTRACTORS:
-        raise ValueError(f"unknown feature_extractor {name!r}; known: {', '.join(sorted(FEATURE_EXTRACTORS))}")
+    """SB3 ``policy_kwargs`` from the resolved settings: extractor class + kwargs, and ``net_arch``.
+
+    ``default`` is Robot SF's default: SB3's own ``CombinedExtractor`` of ``MultiInputPolicy`` (flattens vector keys,
+    NatureCNN on image keys), so no extractor class is passed.
+    """
+    name = str(settings.get("feature_extractor") or "default")
+    if name != "default" and name not in FEATURE_EXTRACTORS:
+        known = ", ".join(["default", *sorted(FEATURE_EXTRACTORS)])
+        raise ValueError(f"unknown feature_extractor {name!r}; known: {known}")
     kwargs: dict[str, Any] = {}
     for key, value in dict(settings.get("feature_extractor_kwargs") or {}).items():
         kwargs[key] = tuple(value) if isinstance(value, list) else value
-    net_arch = [int(x) for x in settings.get("policy_net_arch") or [256, 256]]
-    return {
-        "features_extractor_class": FEATURE_EXTRACTORS[name],
-        "features_extractor_kwargs": kwargs,
-        "net_arch": net_arch,
-    }
+    net_arch = [int(x) for x in settings.get("policy_net_arch") or [64, 64]]
+    policy_kwargs: dict[str, Any] = {"net_arch": net_arch}
+    if name != "default":
+        policy_kwargs["features_extractor_class"] = FEATURE_EXTRACTORS[name]
+    if kwargs:
+        policy_kwargs["features_extractor_kwargs"] = kwargs
+    return policy_kwargs

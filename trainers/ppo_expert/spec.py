@@ -21,6 +21,7 @@ __all__ = [
     "auto_num_envs",
     "canonical_robot_type",
     "expand_step_schedule",
+    "extractor_kwargs_problems",
     "observation_signature",
     "resolve",
 ]
@@ -52,17 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "num_envs": "auto",
     "worker_mode": "auto",
     "device": "auto",
-    "feature_extractor": "grid_socnav",
-    "feature_extractor_kwargs": {
-        "grid_channels": [32, 64, 64],
-        "grid_kernel_sizes": [5, 3, 3],
-        "socnav_hidden_dims": [128, 128],
-        "dropout_rate": 0.1,
-        "grid_key": "occupancy_grid",
-        "exclude_prefixes": ["occupancy_grid_meta"],
-        "include_ego_goal_vector": True,
-    },
-    "policy_net_arch": [256, 256],
+    "feature_extractor": "default",
+    "feature_extractor_kwargs": {},
+    "policy_net_arch": [64, 64],
     "ppo_hyperparams": PPO_HYPERPARAMS,
     "best_checkpoint_metric": "success_rate",
     "socnav_orca": {},
@@ -87,6 +80,21 @@ DEFAULTS: dict[str, Any] = {
     },
     "deterministic": False,
 }
+
+# Robot SF's defaults when a config leaves the extractor out: SB3's CombinedExtractor and a (64, 64) policy net.
+EXTRACTOR_KWARGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "grid_socnav": {
+        "grid_channels": [32, 64, 64],
+        "grid_kernel_sizes": [5, 3, 3],
+        "socnav_hidden_dims": [128, 128],
+        "dropout_rate": 0.1,
+        "grid_key": "occupancy_grid",
+        "exclude_prefixes": ["occupancy_grid_meta"],
+        "include_ego_goal_vector": True,
+    },
+}
+EXTRACTOR_ONLY_KWARGS = {"default": ("cnn_output_dim", "normalized_image")}
 
 DEFAULT_EVAL_FRACTION = 10  # without a step_schedule, evaluate every total_timesteps / 10
 MAX_EVALUATIONS = 10_000  # more is a typo in every_steps, and the list would not fit in resolved.json
@@ -145,6 +153,10 @@ def canonical_robot_type(name: str) -> str:
 def resolve(raw: Mapping[str, Any], *, cpus: int, mem_gb: float | None = None) -> dict[str, Any]:
     """Fill every default into ``raw`` (validated, migrated); decide num_envs, worker_mode and eval_steps."""
     settings = _deep_fill(copy.deepcopy(DEFAULTS), raw)
+    extractor = settings["feature_extractor"]
+    settings["feature_extractor_kwargs"] = _deep_fill(
+        copy.deepcopy(EXTRACTOR_KWARGS.get(extractor, {})), settings["feature_extractor_kwargs"]
+    )
     if settings["num_envs"] == "auto":
         settings["num_envs"] = auto_num_envs(cpus, mem_gb)
     if settings["worker_mode"] == "auto":
@@ -155,6 +167,22 @@ def resolve(raw: Mapping[str, Any], *, cpus: int, mem_gb: float | None = None) -
     evaluation = settings["evaluation"]
     evaluation["eval_steps"] = expand_step_schedule(evaluation.get("step_schedule"), int(settings["total_timesteps"]))
     return settings
+
+
+def extractor_kwargs_problems(settings: Mapping[str, Any]) -> dict[str, str]:
+    """{kwarg: problem} for keyword arguments the chosen feature extractor does not take."""
+    extractor = settings["feature_extractor"]
+    own = _kwargs_of(extractor)
+    problems = {}
+    for key in sorted(set(settings.get("feature_extractor_kwargs") or {}) - own):
+        owners = [name for name in EXTRACTOR_KWARGS if key in _kwargs_of(name)]
+        where = f"a {owners[0]} setting" if owners else "unknown"
+        problems[key] = f"{where}; feature_extractor {extractor} takes {sorted(own) or 'no keywords'}"
+    return problems
+
+
+def _kwargs_of(extractor: str) -> set[str]:
+    return set(EXTRACTOR_KWARGS.get(extractor, {})) | set(EXTRACTOR_ONLY_KWARGS.get(extractor, ()))
 
 
 def observation_signature(settings: Mapping[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:

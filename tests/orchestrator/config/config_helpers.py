@@ -4,6 +4,7 @@ from __future__ import annotations
 
 SCENARIO_TEXT = """scenarios:
   - name: tiny_open
+    map_id: easy_open
     simulation_config:
       max_episode_steps: 50
       ped_density: 0.0
@@ -42,3 +43,7 @@ def ppo_text(**lines: str) -> str:
     for key, text in lines.items():
         out[int(key[1:]) - 1] = text
     return "\n".join(out) + "\n"
+
+
+# One scenario on a map shipped in configs/maps: the smallest matrix an env builds from.
+TINY_MATRIX = "scenarios:\n  - name: tiny\n    map_id: easy_open\n"

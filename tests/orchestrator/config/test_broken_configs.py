@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from config_helpers import ppo_text
+from config_helpers import TINY_MATRIX, ppo_text
 
 DREAMER_RLLIB = """experiment:
   train_iterations: 10
@@ -223,7 +223,7 @@ CASES = [
 
 
 def _write_case(case: Case, folder: Path) -> Path:
-    (folder / "scen.yaml").write_text("scenarios:\n  - name: tiny\n")
+    (folder / "scen.yaml").write_text(TINY_MATRIX)
     for name, text in case.extra_files.items():
         (folder / name).write_text(text)
     config = folder / "config.yaml"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-SOURCES = ("pyproject.toml", "README.md", "orchestrator", "trainers", "manifests", "schemas")
+SOURCES = ("pyproject.toml", "README.md", "orchestrator", "trainers", "manifests", "schemas", "configs")
 
 
 def test_installed_package_validates_from_another_folder(tmp_path: Path) -> None:
@@ -39,7 +39,8 @@ def test_installed_package_validates_from_another_folder(tmp_path: Path) -> None
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     config = elsewhere / "c.yaml"
-    (elsewhere / "scen.yaml").write_text("scenarios:\n  - name: s\n")
+    # a map shipped with the package (share/orch/configs/maps): the env would build, so it validates
+    (elsewhere / "scen.yaml").write_text("scenarios:\n  - name: s\n    map_id: crossing\n")
     config.write_text(
         "trainer: ppo_expert\npolicy_id: p\nscenario_config: scen.yaml\ntotal_timesteps: 100\n"
         "env_overrides: {observation_mode: socnav_struct, use_occupancy_grid: true,"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_helpers import ppo_text
+from config_helpers import TINY_MATRIX, ppo_text
 
 from orchestrator.config import check_config
 from orchestrator.config.migrate import detect_kind
@@ -35,7 +35,7 @@ def test_nothing_recognisable_is_not_detected() -> None:
 
 
 def _ppo(tmp: Path, text: str) -> Path:
-    (tmp / "scen.yaml").write_text("scenarios: []\n")
+    (tmp / "scen.yaml").write_text(TINY_MATRIX)
     path = tmp / "c.yaml"
     path.write_text(text)
     return path

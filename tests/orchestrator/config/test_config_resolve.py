@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from config_helpers import ppo_text
+from config_helpers import TINY_MATRIX, ppo_text
 
 from orchestrator.config import ResolvedConfig, resolve_config
 from orchestrator.errors import ConfigError
@@ -18,42 +17,28 @@ REFERENCE_PPO = "configs/training/ppo_imitation/expert_ppo_issue_403_grid.yaml"
 
 
 def _config(tmp: Path, text: str, name: str = "c.yaml") -> Path:
-    (tmp / "scen.yaml").write_text("scenarios: []\n")
+    (tmp / "scen.yaml").write_text(TINY_MATRIX)
     path = tmp / name
     path.write_text(text)
     return path
 
 
 @pytest.fixture
-def reference_ppo(reference_dir: Path, tmp_path: Path) -> Path:
-    """The 403 config copied into a tree where its ../../scenarios/ matrix exists."""
-    target = tmp_path / "configs" / "training" / "ppo_imitation" / "expert_ppo_issue_403_grid.yaml"
-    target.parent.mkdir(parents=True)
-    shutil.copy(reference_dir / REFERENCE_PPO, target)
-    scenarios = tmp_path / "configs" / "scenarios"
-    scenarios.mkdir()
-    shutil.copy(reference_dir / "configs/scenarios/archetypes/classic_crossing.yaml", scenarios / "crossing.yaml")
-    hold_out = [f"classic_bottleneck_{d}" for d in ("low", "medium", "high")] + [
-        "classic_group_crossing_low",
-        "classic_group_crossing_medium",
-        "francis2023_crowd_navigation",
-        "francis2023_intersection_wait",
-        "francis2023_blind_corner",
-        "francis2023_narrow_doorway",
-    ]
-    (scenarios / "classic_interactions_francis2023.yaml").write_text(
-        "includes: [crossing.yaml]\nscenarios:\n" + "".join(f"  - name: {n}\n" for n in hold_out)
-    )
-    return target
+def reference_ppo(reference_tree: Path) -> Path:
+    """The 403 config in a copy of the reference tree where its ../../scenarios/ matrix exists."""
+    return reference_tree / REFERENCE_PPO
 
 
-def test_reference_403_with_a_matrix_lacking_its_hold_outs_validates_with_warnings(reference_ppo: Path) -> None:
+def test_reference_403_with_a_matrix_lacking_its_hold_outs_is_invalid(reference_ppo: Path) -> None:
     matrix = reference_ppo.parents[2] / "scenarios" / "classic_interactions_francis2023.yaml"
-    shutil.copy(matrix.parent / "crossing.yaml", matrix)
-    resolved = resolve_config(reference_ppo)
-    missing = [w for w in resolved.warnings if "no scenario named" in w]
-    assert len(missing) == 9
-    assert "evaluation.hold_out_scenarios[0]: no scenario named 'classic_bottleneck_low'" in missing[0]
+    matrix.write_text("includes: [archetypes/classic_crossing.yaml]\n")
+    with pytest.raises(ConfigError) as info:
+        resolve_config(reference_ppo)
+    missing = [i for i in info.value.issues if "no scenario named" in i.message]
+    assert len(missing) == 9 and len(info.value.issues) == 9  # the run would stop there: an error, not a warning
+    first = missing[0]
+    assert first.key_path == "evaluation.hold_out_scenarios[0]" and first.line == 59
+    assert "'classic_bottleneck_low'" in first.message and first.file == str(reference_ppo)
 
 
 def test_num_envs_auto_follows_slurm_cpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -173,7 +158,7 @@ def test_hash_is_stable_and_sensitive(tmp_path: Path, monkeypatch: pytest.Monkey
     other = tmp_path / "other checkout"
     other.mkdir()
     assert resolve_config(_config(other, ppo_text())).config_hash == first.config_hash
-    (other / "scen.yaml").write_text("scenarios: [{name: changed}]\n")
+    (other / "scen.yaml").write_text(TINY_MATRIX.replace("tiny", "changed"))
     assert resolve_config(other / "c.yaml").config_hash != first.config_hash
 
 
@@ -214,8 +199,39 @@ def test_dreamer_defaults_and_model_overrides(tmp_path: Path) -> None:
 
 
 def test_grid_socnav_needs_the_grid(tmp_path: Path) -> None:
+    text = ppo_text(l8="  include_grid_in_observation: false", l20="feature_extractor: grid_socnav", l21="", l22="")
     with pytest.raises(ConfigError, match="grid_socnav needs the occupancy grid"):
-        resolve_config(_config(tmp_path, ppo_text(l8="  include_grid_in_observation: false")))
+        resolve_config(_config(tmp_path, text))
+
+
+def test_no_feature_extractor_means_robot_sfs_default(tmp_path: Path) -> None:
+    resolved = resolve_config(
+        _config(tmp_path, "trainer: ppo_expert\npolicy_id: p\nscenario_config: scen.yaml\ntotal_timesteps: 1000\n")
+    )
+    assert resolved.settings["feature_extractor"] == "default"
+    assert resolved.settings["feature_extractor_kwargs"] == {} and resolved.settings["policy_net_arch"] == [64, 64]
+    assert "drive_state" in resolved.observation_signature  # the default_gym observation
+    grid = resolve_config(_config(tmp_path, ppo_text(l20="feature_extractor: grid_socnav", l21="", l22=""), "g.yaml"))
+    assert grid.settings["feature_extractor_kwargs"]["grid_channels"] == [32, 64, 64]  # its defaults, filled in
+    with pytest.raises(ConfigError) as info:
+        resolve_config(
+            _config(tmp_path, ppo_text(l20="feature_extractor_kwargs: {dropout_rate: 0.2}", l21="", l22=""), "b.yaml")
+        )
+    (issue,) = info.value.issues
+    assert issue.key_path == "feature_extractor_kwargs.dropout_rate" and issue.line == 20
+    assert "a grid_socnav setting; feature_extractor default takes" in issue.message
+
+
+def test_randomize_seeds_draws_a_seed_per_run(tmp_path: Path) -> None:
+    base = "trainer: ppo_expert\npolicy_id: p\nscenario_config: scen.yaml\ntotal_timesteps: 1000\n"
+    empty = resolve_config(_config(tmp_path, base + "seeds: []\nrandomize_seeds: true\n"))
+    assert empty.seeds == () and empty.randomize_seeds and not empty.warnings
+    drawn = {empty.run_seeds() for _ in range(5)}
+    assert all(len(d) == 1 and 0 <= d[0] < 2**31 for d in drawn) and len(drawn) > 1
+    listed = resolve_config(_config(tmp_path, base + "seeds: [1, 2, 3]\nrandomize_seeds: true\n", "l.yaml"))
+    assert len(listed.run_seeds()) == 3 and "these seeds are not used" in listed.warnings[0]
+    fixed = resolve_config(_config(tmp_path, base + "seeds: []\n", "f.yaml"))
+    assert fixed.seeds == (0,) and fixed.run_seeds() == (0,)
 
 
 def test_batch_size_larger_than_rollout_is_an_error(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -73,19 +72,23 @@ def test_every_reference_training_yaml_gets_a_clear_answer(reference_dir: Path, 
         assert f"{path}: valid" in out or "file not found" in err
 
 
-def test_reference_403_validates_with_its_scenario_file(reference_dir: Path, tmp_path: Path, cli: Cli) -> None:
-    config = tmp_path / "configs/training/ppo_imitation/expert_ppo_issue_403_grid.yaml"
-    config.parent.mkdir(parents=True)
-    shutil.copy(reference_dir / "configs/training/ppo_imitation/expert_ppo_issue_403_grid.yaml", config)
-    (tmp_path / "configs/scenarios").mkdir()
-    shutil.copy(
-        reference_dir / "configs/scenarios/archetypes/classic_doorway.yaml",
-        tmp_path / "configs/scenarios/classic_interactions_francis2023.yaml",
-    )
+def test_reference_403_validates_with_its_scenario_file(reference_tree: Path, cli: Cli) -> None:
+    config = reference_tree / "configs/training/ppo_imitation/expert_ppo_issue_403_grid.yaml"
     code, out, err = cli("validate", "--resolve", config)
     assert code == 0, err
     assert "occupancy_grid " in out and "(3, 160, 160)" in out
     assert "occupancy_grid_meta_channel_indices" in out and "int32" in out
+
+
+def test_every_reference_config_validates_once_its_matrix_is_there(reference_tree: Path, cli: Cli) -> None:
+    configs = sorted((reference_tree / "configs/training").rglob("*.yaml"))
+    assert len(configs) >= 5
+    for path in configs:
+        if path.name.startswith("optuna_"):
+            continue  # a study file (issue 17), not a trainer config
+        code, out, err = cli("validate", path)
+        assert code == 0, f"{path}: {err}"
+        assert f"{path}: valid as" in out
 
 
 def test_json_document(scenario_dir: Path, reference_dir: Path, cli: Cli) -> None:
@@ -174,8 +177,11 @@ def test_cluster_profile_is_recognised_and_validated(tmp_path: Path, cli: Cli) -
 
 def test_scenario_matrix_is_recognised(tmp_path: Path, cli: Cli) -> None:
     matrix = tmp_path / "m.yaml"
-    matrix.write_text("scenarios:\n  - name: a\n")
+    matrix.write_text("scenarios:\n  - name: a\n    map_id: easy_open\n")
     code, out, _ = cli("validate", matrix)
     assert code == 0 and "as scenario matrix" in out
     matrix.write_text("scenarios: []\n")
     assert cli("validate", matrix)[0] == 2
+    matrix.write_text("scenarios:\n  - name: a\n    map_id: easy_open\n  - name: b\n    map_id: nowhere\n")
+    code, _, err = cli("validate", matrix)
+    assert code == 2 and f"{matrix}:5: scenarios[1].map_id: " in err and "map_id 'nowhere' not found" in err

@@ -378,11 +378,17 @@ def test_crowd_stays_off_walls_and_open_maps_keep_flowing(scenario_id: str) -> N
     # bottleneck and doorway at high density jam, in Robot SF too (PySocialForce has no fluctuation term)
 
 
-def test_unknown_override_keys_warn_and_image_obs_is_refused() -> None:
-    with pytest.warns(UserWarning, match=r"ignores \['colour'\]"):
+def test_unknown_override_keys_are_errors_and_image_obs_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"env_overrides.colour: unknown key"):
         make_env({"colour": "red"})
-    with pytest.warns(UserWarning, match=r"robot_config: .*\['wheels'\]"):
+    with pytest.raises(ValueError, match=r"robot_config.wheels: unknown, not one of differential_drive's"):
         make_env({"robot_config": {"wheels": 3}})
+    with pytest.raises(ValueError, match=r"robot_config.wheelbase: a bicycle setting, not one of holonomic's"):
+        make_env({"robot_config": {"type": "holonomic", "wheelbase": 1.0}})
+    with pytest.raises(ValueError, match=r"sim_config.ped_radus: unknown key \(did you mean 'ped_radius'\?\)"):
+        make_env({"sim_config": {"ped_radus": 0.3}})
     with pytest.raises(ValueError, match="use_image_obs"):
         make_env({"use_image_obs": True})
+    with pytest.raises(ValueError, match="no global planner"):
+        make_env({"use_planner": True})
     make_env({"use_image_obs": False})  # the Dreamer reference config says so explicitly

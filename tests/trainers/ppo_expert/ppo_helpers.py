@@ -20,6 +20,7 @@ def toy_resolved(seed: int = 3, **overrides: Any) -> dict[str, Any]:
         "num_envs": 2,
         "worker_mode": "dummy",
         "device": "cpu",
+        "feature_extractor": "grid_socnav",
         "feature_extractor_kwargs": {"grid_channels": [4], "grid_kernel_sizes": [3], "socnav_hidden_dims": [16]},
         "policy_net_arch": [16],
         "ppo_hyperparams": {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "learning_rate": 3e-4},

@@ -106,7 +106,7 @@ class Crowd:
         """Populate the crowd for a new episode (all randomness from ``rng``; the robot is not avoided)."""
         del robot_pos, robot_radius  # Robot SF spawns pedestrians without looking at the robot
         self._rng = rng
-        density = self.settings.sim.density
+        density = self.settings.sim.ped_density
         pos, vel, goal, members, zone_ids, route_ids, waypoints = [], [], [], [], [], [], []
         row = 0
         for points, first_goal, goal_now, zone in self._zone_groups(rng, density):

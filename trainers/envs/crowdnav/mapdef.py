@@ -130,8 +130,7 @@ class MapDefinition:
         crosses = (y0 > py) != (y1 > py)  # a horizontal edge never crosses, so its zero inv_dy is never used
         hits = crosses & (px < x0 + (py - y0) * (x1 - x0) * inv_dy)
         per_polygon = np.add.reduceat(hits.astype(np.int64), offsets, axis=1)
-        inside: np.ndarray = (per_polygon % 2).astype(bool).any(axis=1)
-        return inside
+        return np.asarray((per_polygon % 2).astype(bool).any(axis=1))
 
     def rasterize(self, resolution: float) -> np.ndarray:
         """Obstacle occupancy of the whole map at ``resolution``: (rows=y, cols=x) float32, computed once per map."""

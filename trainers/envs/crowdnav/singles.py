@@ -41,6 +41,7 @@ __all__ = [
     "ROLES",
     "SingleBehaviour",
     "SinglePedestrian",
+    "SinglePedestrianError",
     "resolve_single_pedestrians",
 ]
 
@@ -50,6 +51,15 @@ MOVING_ROLES = ("follow", "lead", "accompany", "join", "leave")
 DEFAULT_ROLE_OFFSETS = {"follow": (-1.0, 0.0), "lead": (1.5, 0.0), "accompany": (0.0, 1.0)}
 DEFAULT_SPEED = 0.5  # m/s, Robot SF's initial pedestrian speed (PedSpawnConfig.initial_speed)
 GOAL_THRESHOLD = 0.2  # m, PySocialForce's goal threshold, which Robot SF uses for single pedestrians
+
+
+class SinglePedestrianError(MapError):
+    """A scenario's single-pedestrian entry does not fit its map; ``index`` is the entry (None: a map pedestrian)."""
+
+    def __init__(self, message: str, index: int | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -195,24 +205,36 @@ def _from_map(mapdef: MapDefinition) -> dict[str, SinglePedestrian]:
 def resolve_single_pedestrians(
     mapdef: MapDefinition, entries: Sequence[Mapping[str, Any]] = ()
 ) -> tuple[SinglePedestrian, ...]:
-    """The map's single pedestrians with a scenario's entries applied, map order first. Raises :class:`MapError`."""
+    """The map's single pedestrians with a scenario's entries applied, map order first.
+
+    Raises :class:`SinglePedestrianError` (a :class:`MapError`) naming the entry that does not fit the map.
+    """
     peds = _from_map(mapdef)
-    for entry in entries:
+    index_of: dict[str, int] = {}
+    for i, entry in enumerate(entries):
         pid = str(entry["id"]).strip()
-        peds[pid] = _override(peds.get(pid), entry, mapdef)
+        index_of[pid] = i
+        try:
+            peds[pid] = _override(peds.get(pid), entry, mapdef)
+        except MapError as exc:
+            raise SinglePedestrianError(str(exc), index=i) from None
     out = tuple(peds.values())
     ids = {p.id for p in out}
     for p in out:
         target = p.target
         if p.role == "join" and target and not target.startswith("group:") and target not in ids:
-            raise MapError(
+            raise SinglePedestrianError(
                 f"{mapdef.source}: single pedestrian {p.id!r}.role_target_id: {target!r} is not a pedestrian of "
-                f"this scenario ({sorted(ids)}); name one of them, group:<n>, or leave it unset for the nearest group"
+                f"this scenario ({sorted(ids)}); name one of them, group:<n>, or leave it unset for the nearest group",
+                index=index_of.get(p.id),
+                key="role_target_id",
             )
         if p.role in ROBOT_RELATIVE_ROLES and target and target not in ("robot", "robot:0"):
-            raise MapError(
+            raise SinglePedestrianError(
                 f"{mapdef.source}: single pedestrian {p.id!r}.role_target_id: {target!r} names no robot of this "
-                "env (it has one: robot:0)"
+                "env (it has one: robot:0)",
+                index=index_of.get(p.id),
+                key="role_target_id",
             )
     return out
 
