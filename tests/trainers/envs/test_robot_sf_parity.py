@@ -168,6 +168,66 @@ def test_scripted_pedestrians_walk_identically(reference_dir_session: Path, scen
             break
 
 
+def _copy_crowd(ours: Any, theirs: Any) -> None:
+    """Put Robot SF's robot pose and whole crowd (states, groups, route waypoints) into the embedded env."""
+    from trainers.envs.crowdnav.crowd import _Groups
+
+    sim, crowd = theirs.unwrapped.simulator, ours.unwrapped.crowd
+    (x, y), theta = sim.robots[0].pose
+    ours.unwrapped.robot.reset(np.array([x, y]), theta)
+    state = sim.pysf_state.pysf_states()
+    assert crowd.n == len(state)
+    crowd.pos, crowd.vel, crowd.goal = state[:, 0:2].copy(), state[:, 2:4].copy(), state[:, 4:6].copy()
+    crowd.max_speed = sim.pysf_sim.peds.max_speeds.copy()
+    zones, routes = sim.peds_behaviors[0], sim.peds_behaviors[1]
+    members, zone, route, waypoint = [], [], [], []
+    for ids in zones.groups.groups.values():
+        rows = np.array(sorted(ids))
+        members.append(rows), zone.append(zones.zone_assignments[rows[0]]), route.append(-1), waypoint.append(0)
+    offset = sum(len(ids) for ids in zones.groups.groups.values())
+    for gid, ids in routes.groups.groups.items():
+        path = np.asarray(routes.route_assignments[gid].waypoints)
+        members.append(np.array(sorted(ids)) + offset), zone.append(-1)
+        route.append(next(k for k, w in enumerate(crowd._routes) if w.shape == path.shape and np.allclose(w, path)))
+        waypoint.append(routes.navigators[gid].waypoint_id)
+    crowd.group = np.full(crowd.n, -1)
+    for gid, rows in enumerate(members):
+        crowd.group[rows] = gid
+    crowd._groups = _Groups(
+        members, crowd.group[: crowd._n_crowd].copy(), np.array(zone), np.array(route), np.array(waypoint)
+    )
+    crowd._layout_for = None
+
+
+@pytest.mark.parametrize("scenario", ["classic_head_on_corridor_low", "classic_crossing_high"])
+def test_same_crowd_same_episode(reference_dir_session: Path, scenario: str) -> None:
+    """From Robot SF's own start state, route groups, robot and outcome evolve identically on both backends (until
+    a group restarts its route, which draws a random point)."""
+    name = scenario.rsplit("_", 1)[0].replace("classic_", "")
+    path = reference_dir_session / f"configs/scenarios/archetypes/classic_{name}.yaml"
+    ours, theirs = _both({}, path, scenario, seed=1)
+    ours.reset(seed=1)
+    theirs.reset(seed=1)
+    _copy_crowd(ours, theirs)
+    a, b = RobotView(ours), RobotView(theirs)
+    for step in range(120):
+        pos, theta = b.pose()
+        d = b.final_goal() - pos
+        error = (math.atan2(d[1], d[0]) - theta + math.pi) % (2 * math.pi) - math.pi
+        raw = np.array([2.0, float(np.clip(2 * error, -1, 1))]) - np.asarray(b.speeds())
+        _, _, done_a, _, info_a = ours.step(a.to_action(raw))
+        _, _, done_b, _, info_b = theirs.step(b.to_action(raw))
+        assert done_a == done_b, step
+        respawned = np.abs(b.pedestrians() - a.pedestrians()).max(1) > 0.3  # a restart: a new random point
+        # 1 cm: Robot SF takes float32 actions, and the robot's push on a pedestrian close by amplifies the rounding
+        np.testing.assert_allclose(a.pedestrians()[~respawned], b.pedestrians()[~respawned], atol=0.01)
+        np.testing.assert_allclose(a.pose()[0], b.pose()[0], atol=1e-3)
+        if done_a:
+            assert (info_a["success"], info_a["collision"]) == (info_b["success"], info_b["collision"])
+            break
+    assert done_a, "the episode should end (collision or goal) within 120 steps"
+
+
 # ------------------------------------------------------------------------------------------------ spaces
 @pytest.mark.parametrize("contract", sorted(CONTRACT_OVERRIDES))
 def test_observation_spaces_identical_on_every_shared_scenario(shared_matrices: list[Path], contract: str) -> None:
