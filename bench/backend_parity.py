@@ -13,6 +13,7 @@ Needs Robot SF installed (``../shared/vendor/install-robot-sf.sh``). Prints ONE 
 ``robot_sf_grid_sps``; progress goes to stderr.
 
     python bench/backend_parity.py [--episodes 20] [--policies stand_still,goal,random] [--speed-steps 2000]
+    python bench/backend_parity.py --table result.json   # a saved result as the Markdown table of docs/env.md
 """
 
 from __future__ import annotations
@@ -76,6 +77,31 @@ def _speeds(steps: int, rounds: int) -> dict[str, float]:
     return best
 
 
+def markdown_table(result: dict) -> str:
+    """The Markdown table of a result: one row per scenario and policy, ours / Robot SF's in each cell."""
+
+    def pair(row: dict, key: str, fmt: str) -> str:
+        return f"{row['embedded'][key]:{fmt}} / {row['robot_sf'][key]:{fmt}}"
+
+    lines = [
+        "| scenario | policy | success | collision | timeout | mean steps | min. ped. distance (m) | within |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in result["scenarios"]:
+        cells = [
+            row["scenario"],
+            row["policy"],
+            pair(row, "success_rate", ".2f"),
+            pair(row, "collision_rate", ".2f"),
+            pair(row, "timeout_rate", ".2f"),
+            pair(row, "mean_steps", ".0f"),
+            pair(row, "mean_min_ped_distance", ".2f"),
+            "yes" if row["within_tolerance"] else "**no**",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=20, help="episodes per scenario, policy and backend")
@@ -85,7 +111,11 @@ def main() -> None:
     parser.add_argument("--speed-steps", type=int, default=2000)
     parser.add_argument("--speed-rounds", type=int, default=2)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--table", type=Path, default=None, help="print a saved result as a Markdown table and stop")
     args = parser.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(args.table.read_text(encoding="utf-8"))))
+        return
     if not robot_sf_available():
         print(json.dumps({"error": "Robot SF is not installed: ../shared/vendor/install-robot-sf.sh installs it"}))
         raise SystemExit(1)

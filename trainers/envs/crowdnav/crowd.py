@@ -295,9 +295,9 @@ class Crowd:
             )
         self.forces = force
         vel = self.vel + dt * force
-        speed = np.sqrt((vel**2).sum(1))
-        scale = np.divide(self.max_speed, speed, out=np.zeros_like(speed), where=speed > 0)
-        self.vel = vel * np.minimum(scale, 1.0)[:, None]
+        speed = np.hypot(vel[:, 0], vel[:, 1])
+        scale = np.minimum(self.max_speed, speed) / np.where(speed > 0, speed, 1.0)  # 0 for a standing pedestrian
+        self.vel = vel * scale[:, None]
         self.pos = self.pos + self.vel * dt
 
     def _behave(self, robot_pos: np.ndarray, robot_theta: float, dt: float) -> None:
@@ -336,8 +336,8 @@ class Crowd:
 
     def _desired(self) -> np.ndarray:
         to_goal = self.goal - self.pos
-        dist = np.sqrt((to_goal**2).sum(1))
-        direction = np.divide(to_goal, dist[:, None], out=np.zeros_like(to_goal), where=dist[:, None] > 0)
+        dist = np.hypot(to_goal[:, 0], to_goal[:, 1])
+        direction = _unit(to_goal, dist)
         moving = (dist > GOAL_THRESHOLD)[:, None]
         return np.where(moving, direction * self.max_speed[:, None] - self.vel, -self.vel) / TAU
 
@@ -363,8 +363,8 @@ class Crowd:
         across = np.exp(base - (SOCIAL_N * bt) ** 2)
         across = np.where(theta >= 0, -across, across)
         near = self._not_self & (dist <= SOCIAL_RANGE)
-        fx = np.where(near, ix * along - iy * across, 0.0).sum(1)
-        fy = np.where(near, iy * along + ix * across, 0.0).sum(1)
+        fx = np.add.reduce(np.where(near, ix * along - iy * across, 0.0), axis=1)
+        fy = np.add.reduce(np.where(near, iy * along + ix * across, 0.0), axis=1)
         return SOCIAL_FACTOR * np.stack([fx, fy], axis=1)
 
     def _group_forces(self) -> np.ndarray:
@@ -389,7 +389,7 @@ class Crowd:
         goal_dist = np.hypot(to_goal[:, 0], to_goal[:, 1])
         heading = _unit(to_goal, goal_dist)
         align = (heading * _unit(others, others_dist)).sum(1)
-        factor = np.divide(others_dist * align, goal_dist, out=np.zeros_like(goal_dist), where=goal_dist > 1e-6)
+        factor = np.where(goal_dist > 1e-6, others_dist * align / np.where(goal_dist > 1e-6, goal_dist, 1.0), 0.0)
         force += GAZE_FACTOR * heading * factor[:, None]
         out = np.zeros((self.n, 2))
         out[rows] = force
@@ -430,7 +430,7 @@ def _sample_triangle(rng: np.random.Generator, tri: Triangle, n: int) -> np.ndar
 
 def _unit(vectors: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """``vectors / lengths``, zero where the length is zero."""
-    return np.divide(vectors, lengths[..., None], out=np.zeros_like(vectors), where=lengths[..., None] > 0)
+    return vectors / np.where(lengths > 0, lengths, 1.0)[..., None]  # a zero vector stays zero
 
 
 def _toward(start: np.ndarray, target: np.ndarray, speed: float) -> np.ndarray:
@@ -445,15 +445,15 @@ def _obstacle_forces(pos: np.ndarray, walls: Segments) -> np.ndarray:
     reach = np.hypot(wx, wy) + OBSTACLE_OFFSET
     scale = reach * reach
     scale = OBSTACLE_FACTOR / (scale * scale)
-    return np.stack([(wx * scale).sum(1), (wy * scale).sum(1)], axis=1)
+    return np.stack([np.add.reduce(wx * scale, axis=1), np.add.reduce(wy * scale, axis=1)], axis=1)
 
 
 def _robot_force(pos: np.ndarray, robot_pos: np.ndarray, reach: float, multiplier: float) -> np.ndarray:
     """The robot's push on pedestrians within ``reach``: ``multiplier (p - r) / |p - r|**4``."""
     away = pos - robot_pos
-    dist = np.sqrt((away**2).sum(1))
-    inside = (dist <= reach) & (dist > 0)
-    scale = np.divide(multiplier, dist**4, out=np.zeros_like(dist), where=inside)
+    dist2 = away[:, 0] ** 2 + away[:, 1] ** 2
+    inside = (dist2 <= reach * reach) & (dist2 > 0)
+    scale = np.where(inside, multiplier / np.where(inside, dist2 * dist2, 1.0), 0.0)
     return away * scale[:, None]
 
 

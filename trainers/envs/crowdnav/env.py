@@ -250,7 +250,7 @@ class CrowdNavEnv(gym.Env):
         if self.crowd.n == 0:
             return math.inf
         d = self.crowd.pos - self.robot.pos
-        return float(np.sqrt((d * d).sum(1)).min()) - self.settings.robot.radius - self.crowd.radius
+        return math.sqrt(float((d[:, 0] ** 2 + d[:, 1] ** 2).min())) - self.settings.robot.radius - self.crowd.radius
 
     def _check_collision(self, ped_gap: float) -> str:
         if ped_gap <= 0:
@@ -289,7 +289,7 @@ class CrowdNavEnv(gym.Env):
             ],
             dtype=np.float32,
         )
-        return np.clip(state, self._drive_low, 1.0)
+        return np.minimum(np.maximum(state, self._drive_low), 1.0)
 
     def _ray_state(self) -> np.ndarray:
         assert self.rays is not None

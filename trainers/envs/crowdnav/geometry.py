@@ -29,7 +29,7 @@ class Segments:
         """(N, S) x and y of each point minus the nearest point of each segment (points given as (N,) x and y)."""
         dx = px[:, None] - self.ax
         dy = py[:, None] - self.ay
-        t = np.clip((dx * self.ex + dy * self.ey) * self.inv_length2, 0.0, 1.0)
+        t = np.minimum(np.maximum((dx * self.ex + dy * self.ey) * self.inv_length2, 0.0), 1.0)
         return dx - t * self.ex, dy - t * self.ey
 
     def min_distance2(self, point: np.ndarray) -> float:

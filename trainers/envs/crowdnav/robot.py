@@ -90,8 +90,12 @@ class RobotState:
 
     def raw_action(self, action: np.ndarray) -> np.ndarray:
         """The normalised action mapped onto Robot SF's raw action space."""
-        a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[:2], -1.0, 1.0)
-        return self._low + (a + 1.0) * 0.5 * (self._high - self._low)
+        flat = np.asarray(action, dtype=np.float64).reshape(-1)
+        a0, a1 = min(1.0, max(-1.0, float(flat[0]))), min(1.0, max(-1.0, float(flat[1])))
+        low, high = self._low, self._high
+        return np.array(
+            [low[0] + (a0 + 1.0) * 0.5 * (high[0] - low[0]), low[1] + (a1 + 1.0) * 0.5 * (high[1] - low[1])]
+        )
 
     def speed_pair(self) -> tuple[float, float]:
         """Robot SF's ``current_speed``: (linear, angular), or (speed, heading) for the bicycle."""

@@ -99,9 +99,10 @@ class RayCaster:
         """Lower ``best`` where rays hit walls (starts ``ap`` relative to the robot). Only walls within range whose
         free side faces the robot are tested, each against the rays within the angle it subtends."""
         ex, ey = self._e[:, 0], self._e[:, 1]
-        t_near = np.clip(-(ap[:, 0] * ex + ap[:, 1] * ey) / self._length2, 0.0, 1.0)
-        nx, ny = ap[:, 0] + t_near * ex, ap[:, 1] + t_near * ey
-        facing = (ap * self._normal).sum(1) <= 0.0  # the robot is on the wall's free side
+        ax, ay = ap[:, 0], ap[:, 1]
+        t_near = np.minimum(np.maximum(-(ax * ex + ay * ey) / self._length2, 0.0), 1.0)
+        nx, ny = ax + t_near * ex, ay + t_near * ey
+        facing = ax * self._normal[:, 0] + ay * self._normal[:, 1] <= 0.0  # the robot is on the wall's free side
         keep = np.flatnonzero(facing & (nx * nx + ny * ny < self.max_dist**2))
         if not len(keep):
             return
@@ -124,7 +125,7 @@ class RayCaster:
         """Lower ``best`` where rays hit pedestrian discs (centres ``rel`` to the robot). Only the rays within each
         disc's angular extent are tested, as (ray, pedestrian) pairs; like Robot SF, discs whose centre is beyond
         range or behind a ray are ignored, and from inside a disc a ray reads the distance to its far edge."""
-        d2 = (rel * rel).sum(1)
+        d2 = rel[:, 0] ** 2 + rel[:, 1] ** 2
         close = np.flatnonzero(d2 <= self.max_dist**2)
         if not len(close):
             return
