@@ -1,7 +1,11 @@
 """DreamerV3 learner speed at reference config R (issue 5); prints ONE JSON object.
 
-python bench/dreamer_speed.py                 # R, 5 timed updates, 2 threads
+python bench/dreamer_speed.py                 # R, 5 timed updates, 2 threads, fp32 and bf16 autocast side by side
 python bench/dreamer_speed.py --size XS --updates 10
+python bench/dreamer_speed.py --precision fp32 --no-flops     # one precision only (what dreamer_vs_sheeprl.py runs)
+
+Prints updates_per_s and fraction_of_measured_peak (fp32 at R), the bf16 figures beside them (bf16_updates_per_s,
+"bf16": {...}) and the per-round rates.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import json
 
-from trainers.dreamerv3.bench import bench_settings, benchmark
+from trainers.dreamerv3.bench import bench_settings, benchmark, fp32_and_bf16
 
 
 def main() -> None:
@@ -25,14 +29,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-flops", action="store_true")
+    parser.add_argument("--precision", choices=("both", "fp32", "bf16"), default="both")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate fp32 and bf16 this many times (both)")
+    parser.add_argument("--gru-blocks", type=int, default=None, help="block-diagonal GRU (an option, not R)")
     args = parser.parse_args()
-    result = benchmark(
-        bench_settings(args.size),
-        updates=args.updates,
-        warmup=args.warmup,
-        threads=args.threads,
-        flops=not args.no_flops,
-    )
+    settings = bench_settings(args.size)
+    if args.gru_blocks:
+        settings["model"] = {**settings["model"], "gru_blocks": args.gru_blocks}
+    kwargs = {"updates": args.updates, "warmup": args.warmup, "threads": args.threads, "flops": not args.no_flops}
+    if args.precision == "both":
+        result = fp32_and_bf16(settings, rounds=args.rounds, **kwargs)
+    else:
+        result = benchmark({**settings, "precision": args.precision}, **kwargs)
     print(json.dumps(result))
 
 

@@ -3,7 +3,8 @@
     python bench/status_scale.py [--runs 1000]
 
 Builds 1,000 realistic run directories (run.json as the launcher and trainers write it, a 200-line metrics.jsonl
-each; a third of them "running" Slurm jobs whose state comes from the shared scheduler cache) in a temporary
+each; a third of them "running" Slurm jobs whose state comes from the shared scheduler cache, one in ten failed (so
+status works out its resume command), every one with two offline W&B runs, one of them synced) in a temporary
 artifact root, then times `orch status --all --json` in a fresh process, as a user runs it (median of 3).
 Target: status_1000_wall_s < 1.
 """
@@ -35,12 +36,13 @@ def _populate(root: Path, count: int) -> None:
         run_dir = root / "runs" / run_id
         run_dir.mkdir(parents=True)
         running = i % 3 == 0
+        failed = not running and i % 10 == 1
         job_id = f"{1000 + i // 100}_{i % 100}"
         manifest = RunManifest(
             run_id=run_id,
             trainer="ppo_expert",
             name="bench",
-            status="running" if running else "completed",
+            status="running" if running else "failed" if failed else "completed",
             seed=i % 3,
             sweep_id=f"sweep-{i // 100}",
             config_hash=f"{i // 3:064x}",
@@ -63,6 +65,12 @@ def _populate(root: Path, count: int) -> None:
             for k in range(200)
         ]
         (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+        for attempt, synced in ((1, True), (2, False)):  # offline W&B runs of two attempts, the first uploaded
+            folder = run_dir / "wandb" / f"offline-run-2026010{attempt}_000000-w{i:07d}"
+            (folder / "files").mkdir(parents=True)
+            (folder / f"run-w{i:07d}.wandb").write_bytes(b"\0" * 512)
+            if synced:
+                (folder / f"run-w{i:07d}.wandb.synced").write_bytes(b"")
         if running:
             states[job_id] = JobState(job_id, "running", "RUNNING", node="vm").to_dict()
     # the shared scheduler cache as a previous `orch status` left it a moment ago (one sacct answer for all)
@@ -100,13 +108,18 @@ def main() -> None:
             if result.returncode != 0:
                 print(json.dumps({"error": result.stderr.strip()[-2000:]}))
                 sys.exit(1)
-            rows = len(json.loads(result.stdout)["runs"])
+            document = json.loads(result.stdout)
+            rows = len(document["runs"])
+            unsynced = sum(r["wandb_unsynced"] for r in document["runs"])
+            resumable = sum(1 for r in document["runs"] if r["resume_command"])
     # wall time is what a user waits; CPU time (process start included) does not depend on what else runs here
     print(
         json.dumps(
             {
                 "status_1000_wall_s": round(statistics.median(walls), 3),
                 "runs": rows,
+                "wandb_unsynced_files": unsynced,
+                "runs_with_resume_command": resumable,
                 "status_1000_cpu_s": round(statistics.median(cpus), 3),
                 "walls_s": [round(w, 3) for w in walls],
                 "load_average_1min": round(os.getloadavg()[0], 2),

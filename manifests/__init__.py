@@ -12,7 +12,12 @@ from manifests.io import atomic_write_json as atomic_write_json
 from manifests.io import atomic_write_text as atomic_write_text
 from manifests.io import read_json as read_json
 from manifests.io import read_jsonl as read_jsonl
+from manifests.io import remove_stale_temporaries as remove_stale_temporaries
 from manifests.io import sha256_file as sha256_file
+from manifests.locks import RunDirLock as RunDirLock
+from manifests.locks import RunLockedError as RunLockedError
+from manifests.locks import manifest_lock as manifest_lock
+from manifests.locks import trainer_holding as trainer_holding
 from manifests.models import RUN_STATES as RUN_STATES
 from manifests.models import TERMINAL_STATES as TERMINAL_STATES
 from manifests.models import ArchiveRecord as ArchiveRecord
@@ -43,6 +48,8 @@ __all__ = [
     "LeftOutFile",
     "ManifestError",
     "PolicyManifest",
+    "RunDirLock",
+    "RunLockedError",
     "RunManifest",
     "atomic_path",
     "atomic_write_bytes",
@@ -51,14 +58,17 @@ __all__ = [
     "load_archive_manifest",
     "load_policy_manifest",
     "load_run_manifest",
+    "manifest_lock",
     "publish_policy_manifest",
     "read_json",
     "read_jsonl",
+    "remove_stale_temporaries",
     "resolve_artifact_root",
     "save_archive_manifest",
     "save_policy_manifest",
     "save_run_manifest",
     "sha256_file",
+    "trainer_holding",
     "update_run_manifest",
     "utc_now",
     "validate_document",

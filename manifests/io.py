@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ __all__ = [
     "fsync_dir",
     "read_json",
     "read_jsonl",
+    "remove_stale_temporaries",
     "sha256_file",
 ]
 
@@ -46,19 +47,32 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _create_temporary(dest: Path) -> Path:
+    """An empty, new file next to ``dest``, created with mode 0666 less the umask (``mkstemp`` would force 0600,
+    and teammates sharing an artifact root could not read what was written)."""
+    for _ in range(100):
+        tmp = dest.parent / f"{TMP_PREFIX}{dest.name}.{secrets.token_hex(4)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"no free temporary name next to {dest}")  # pragma: no cover
+
+
 @contextlib.contextmanager
 def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``destination``; on success fsync it and rename it into place.
 
-    The caller writes the temporary path however it likes (``torch.save``, ``zipfile``...). On an exception the
-    temporary file is removed and the destination is untouched. Temporary names start with ``.tmp-`` so that
-    readers (status, archive) can recognise and skip them.
+    The caller writes the temporary path however it likes (``torch.save``, ``zipfile``...). On an exception (or a
+    ``SystemExit`` raised by a signal handler) the temporary file is removed and the destination is untouched.
+    Temporary names start with ``.tmp-`` so that readers (status, archive) can recognise and skip them, and
+    :func:`remove_stale_temporaries` can clear those a killed process left behind. The file gets the umask's mode.
     """
     dest = Path(destination)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{dest.name}.", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temporary(dest)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -69,6 +83,28 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def remove_stale_temporaries(*folders: str | os.PathLike[str]) -> list[Path]:
+    """Delete the ``.tmp-*`` files directly inside ``folders`` and return them.
+
+    Only safe when no writer can be active there: the job entry calls it for the run directory and its
+    ``checkpoints/`` while it holds the run's trainer lock and manifest lock, before the trainer starts. Such files are
+    what a process killed in the middle of an atomic write (SIGKILL at the end of a time limit) leaves; the
+    destination they were meant for still holds its previous complete version.
+    """
+    removed: list[Path] = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(TMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def atomic_write_bytes(destination: str | os.PathLike[str], data: bytes) -> Path:

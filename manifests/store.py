@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from manifests.io import atomic_write_json, read_json
+from manifests.locks import manifest_lock
 from manifests.models import PolicyManifest, RunManifest
 from manifests.schema import validate_document
 
@@ -63,14 +64,16 @@ def save_run_manifest(run_dir: str | os.PathLike[str], manifest: RunManifest) ->
 
 
 def update_run_manifest(run_dir: str | os.PathLike[str], change: Callable[[RunManifest], None]) -> RunManifest:
-    """Load ``run.json``, apply ``change`` to it, and write it back atomically.
+    """Load ``run.json``, apply ``change`` to it, and write it back atomically, holding the run's manifest lock.
 
-    Writers of one run are sequential (the launcher before the job, the job while it runs), so a read-modify-write
-    without a lock is enough; the atomic rename guarantees readers never see a half-written file.
+    A run has several writers that can act at the same moment (the trainer, ``orch cancel``, ``orch archive``,
+    ``orch resume``, the job's signal handler); without the lock two of them read the same version and one update is
+    lost. The atomic rename means readers need no lock: they never see a half-written file.
     """
-    manifest = load_run_manifest(run_dir, validate=False)
-    change(manifest)
-    save_run_manifest(run_dir, manifest)
+    with manifest_lock(run_dir):
+        manifest = load_run_manifest(run_dir, validate=False)
+        change(manifest)
+        save_run_manifest(run_dir, manifest)
     return manifest
 
 

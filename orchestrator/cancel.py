@@ -1,118 +1,140 @@
-"""``orch cancel``: stop the jobs of a run or a sweep and mark their runs cancelled.
+"""``orch cancel``: stop the jobs of runs and mark cancelled only the runs whose job really stopped.
 
-The order avoids a run ending up "failed" because it was killed: first ``cancel_requested_at`` is written into each
-``run.json`` (the job entry reads it when the trainer is interrupted), then each backend stops its jobs in one call,
-then the runs are marked cancelled and their open attempt closed.
+The order avoids two ways of lying. First ``cancel_requested_at`` is written into each ``run.json`` (the job entry
+reads it when its trainer is interrupted, so a killed run records "cancelled", not "failed"). Then each backend is
+asked, in one call, to stop its jobs, and answers which it stopped. Only those runs (and runs that never had a job)
+are marked cancelled; for the others the request is withdrawn, so a job that keeps training ends as what it is
+(completed, failed), and the caller is told which runs are still running and why.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from manifests import RunManifest, update_run_manifest, utc_now
-from orchestrator.errors import LaunchError
-from orchestrator.launch.rundir import read_run_json, select_runs
+from manifests import TERMINAL_STATES, RunManifest, update_run_manifest, utc_now
+from orchestrator.launch.backend import Backend, backend_for
+from orchestrator.launch.rundir import read_run_json
 
 __all__ = ["CancelResult", "CancelTarget", "cancel_runs", "plan_cancel"]
 
-_ENDED = frozenset({"completed", "failed", "cancelled"})
+CANCELLED_BY_USER = "cancelled by orch cancel"
 
 
 @dataclass(frozen=True)
 class CancelTarget:
-    """A run that can still be stopped."""
+    """A run that can still be stopped, with the scheduler block of its ``run.json``."""
 
     run_id: str
     run_dir: Path
     status: str
-    backend: str | None
-    job_id: str | None
-    submit_host: str | None = None
+    scheduler: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str | None:
+        return self.scheduler.get("backend")
+
+    @property
+    def job_id(self) -> str | None:
+        job = self.scheduler.get("job_id")
+        return str(job) if job else None
 
 
 @dataclass
 class CancelResult:
+    """What ``cancel_runs`` did: runs cancelled, runs that had ended already, and runs left running (with why)."""
+
     cancelled: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # already ended
-    errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    left_running: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.left_running
 
 
-def plan_cancel(root: Path, ref: str) -> tuple[list[CancelTarget], list[str]]:
-    """The runs of ``ref`` (a run or a sweep) that have not ended, and the ids of those that have."""
+def plan_cancel(run_dirs: Sequence[Path]) -> tuple[list[CancelTarget], list[str]]:
+    """The runs among ``run_dirs`` that have not ended, and the ids of those that have."""
     targets, ended = [], []
-    for run_dir in select_runs(root, ref):
+    for run_dir in run_dirs:
         data = read_run_json(run_dir) or {}
         run_id = str(data.get("run_id") or run_dir.name)
         status = str(data.get("status") or "pending")
-        if status in _ENDED:
+        if status in TERMINAL_STATES:
             ended.append(run_id)
             continue
-        sched = data.get("scheduler") or {}
-        targets.append(
-            CancelTarget(
-                run_id,
-                run_dir,
-                status,
-                sched.get("backend"),
-                str(sched["job_id"]) if sched.get("job_id") else None,
-                sched.get("submit_host"),
-            )
-        )
+        targets.append(CancelTarget(run_id, run_dir, status, dict(data.get("scheduler") or {})))
     return targets, ended
 
 
-def _stop_foreground(pids: list[str]) -> None:
-    """An ``orch run`` in another terminal: interrupt it as Ctrl-C would."""
-    for pid in pids:
-        number = pid.removeprefix("pid-")
-        if number.isdigit():
-            try:
-                os.kill(int(number), signal.SIGINT)
-            except (ProcessLookupError, PermissionError):
-                continue
-
-
-def cancel_runs(targets: list[CancelTarget]) -> CancelResult:
-    """Stop every target's job (one call per backend) and mark the runs cancelled."""
-    from orchestrator.launch.backend import backend_class
-
+def cancel_runs(targets: Sequence[CancelTarget], *, reason: str = CANCELLED_BY_USER) -> CancelResult:
+    """Stop every target's job (one call per backend); mark cancelled only the runs whose job stopped."""
     result = CancelResult()
-    now = utc_now()
+    requested_at = utc_now()
     for target in targets:
-        update_run_manifest(target.run_dir, lambda m: m.extra.__setitem__("cancel_requested_at", now))
-    by_backend: dict[str, list[str]] = defaultdict(list)
-    here = socket.gethostname()
+        update_run_manifest(target.run_dir, lambda m: m.extra.__setitem__("cancel_requested_at", requested_at))
+    left = _stop_jobs(targets)
     for target in targets:
-        if not target.job_id or not target.backend:
+        if target.run_id in left:
+            update_run_manifest(target.run_dir, _withdraw(requested_at))
             continue
-        if target.backend in ("local", "inprocess") and target.submit_host not in (None, here):
-            result.errors.append(f"{target.run_id}: runs on {target.submit_host}; cancel it there")
-            continue
-        by_backend[target.backend].append(target.job_id)
-    for backend, job_ids in by_backend.items():
-        try:
-            if backend == "inprocess":
-                _stop_foreground(job_ids)
-            else:
-                backend_class(backend).cancel_jobs(job_ids)
-        except LaunchError as exc:
-            result.errors.append(f"{backend}: {exc}")
-    for target in targets:
-        update_run_manifest(target.run_dir, _mark_cancelled)
-        result.cancelled.append(target.run_id)
+        ended_as: list[str] = []
+        update_run_manifest(target.run_dir, _mark_cancelled(reason, ended_as))
+        (result.skipped if ended_as else result.cancelled).append(target.run_id)
+    result.left_running = left
     return result
 
 
-def _mark_cancelled(m: RunManifest) -> None:
-    m.status = "cancelled"
-    m.error = m.error or "cancelled by orch cancel"
-    m.ended_at = m.ended_at or utc_now()
-    if m.attempts and m.attempts[-1].end is None:
-        m.attempts[-1].end = utc_now()
-        m.attempts[-1].state = "cancelled"
-        m.attempts[-1].reason = "orch cancel"
+def _stop_jobs(targets: Sequence[CancelTarget]) -> dict[str, str]:
+    """Stop the targets' jobs; run id -> why for each run whose job did not stop (the others stopped, or had none)."""
+    left: dict[str, str] = {}
+    by_backend: dict[type[Backend], list[tuple[CancelTarget, str]]] = {}
+    for target in targets:
+        if not target.job_id:  # never queued (or the submission failed): nothing runs
+            continue
+        backend = backend_for(target.scheduler)
+        if backend is None:
+            left[target.run_id] = f"run.json names backend {target.backend!r}, which this orch does not know"
+            continue
+        why = backend.unreachable(target.scheduler)
+        job_id = backend.job_id(target.scheduler)
+        if why or not job_id:
+            left[target.run_id] = why or "no job id to cancel"
+            continue
+        by_backend.setdefault(backend, []).append((target, job_id))
+    for backend, pairs in by_backend.items():
+        report = backend.cancel_jobs([job_id for _, job_id in pairs])
+        for target, job_id in pairs:
+            if job_id not in report.stopped:
+                left[target.run_id] = report.failed.get(job_id, f"{backend.name} did not confirm job {job_id} stopped")
+    return left
+
+
+def _mark_cancelled(reason: str, ended_as: list[str]) -> Callable[[RunManifest], None]:
+    def change(m: RunManifest) -> None:
+        if m.status == "completed":  # it finished before the cancel landed: it stays completed
+            ended_as.append(m.status)
+            m.extra.pop("cancel_requested_at", None)
+            return
+        if m.status != "cancelled" or not m.error:  # the interrupted trainer may have recorded it already
+            m.error = reason
+        m.status = "cancelled"
+        m.ended_at = m.ended_at or utc_now()
+        if m.attempts and m.attempts[-1].end is None:
+            m.attempts[-1].end = utc_now()
+            m.attempts[-1].state = "cancelled"
+            m.attempts[-1].reason = reason
+
+    return change
+
+
+def _withdraw(requested_at: str) -> Callable[[RunManifest], None]:
+    """Take back our cancel request (the job was not stopped), unless a later cancel wrote its own."""
+
+    def change(m: RunManifest) -> None:
+        if m.extra.get("cancel_requested_at") == requested_at:
+            m.extra.pop("cancel_requested_at")
+
+    return change

@@ -215,24 +215,32 @@ def _wait_and_exit(root: Path, sweep_id: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ inspect runs
-RunRefArg = Annotated[str, typer.Argument(help="Run id (or unique prefix), run directory, or sweep id.")]
+StallAfterOpt = Annotated[
+    float, typer.Option("--stall-after", help="Minutes without progress before STALLED (at least).")
+]
+StallFactorOpt = Annotated[
+    float, typer.Option("--stall-factor", help="...or this many median progress intervals, if longer.")
+]
+RunRefArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix of one), or a run directory.")]
+RunRefsArg = Annotated[
+    list[str], typer.Argument(help="Runs: run id, unique prefix of one, sweep id, or path.", show_default=False)
+]
 
 
 @app.command("status", rich_help_panel=PANEL_INSPECT)
 def status_command(
-    target: Annotated[str | None, typer.Argument(help="Run or sweep (default: the newest submission).")] = None,
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Runs or sweeps: id, unique prefix, sweep id, path (default: the newest submission)."),
+    ] = None,
     all_runs: Annotated[bool, typer.Option("--all", help="Every run under the artifact root.")] = False,
     state: Annotated[
         list[str] | None, typer.Option("--state", help="Only runs in this state (repeatable; 'stalled' too).")
     ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh a live table until Ctrl-C.")] = False,
     json_output: JsonOpt = False,
-    stall_after: Annotated[
-        float, typer.Option("--stall-after", help="Minutes without progress before STALLED (at least).")
-    ] = 10.0,
-    stall_factor: Annotated[
-        float, typer.Option("--stall-factor", help="...or this many median progress intervals, if longer.")
-    ] = 3.0,
+    stall_after: StallAfterOpt = 10.0,
+    stall_factor: StallFactorOpt = 3.0,
     metric: Annotated[str | None, typer.Option("--metric", help="Metric to show (default: picked per run).")] = None,
     artifact_root: ArtifactRootOpt = None,
 ) -> None:
@@ -240,10 +248,10 @@ def status_command(
     from orchestrator.status import StallPolicy, collect_status
 
     root = _artifact_root(artifact_root)
-    policy = StallPolicy(factor=stall_factor, min_s=stall_after * 60)
+    policy = StallPolicy.from_minutes(stall_after, stall_factor)
 
     def report() -> Any:
-        return collect_status(root, target, all_runs=all_runs, states=state or (), stall=policy, metric=metric)
+        return collect_status(root, targets or None, all_runs=all_runs, states=state or (), stall=policy, metric=metric)
 
     if json_output:
         typer.echo(json.dumps(report().to_json(), indent=2, default=str))
@@ -264,7 +272,9 @@ def _print_wide(renderable: Any) -> None:
 
 
 def _status_renderables(report: Any) -> list[Any]:
-    from orchestrator.views import groups_table, status_table
+    from rich.text import Text
+
+    from orchestrator.views import groups_table, resume_lines, status_table, sync_lines
 
     parts: list[Any] = [status_table(report)]
     groups = groups_table(report)
@@ -272,6 +282,7 @@ def _status_renderables(report: Any) -> list[Any]:
         parts.append(groups)
     if not report.runs:
         parts.append(f"no runs under {report.artifact_root} match")
+    parts += [Text(line) for line in resume_lines(report) + sync_lines(report)]
     return parts
 
 
@@ -330,25 +341,132 @@ def logs_command(
         sys.stdout.flush()
 
 
+EXIT_NOT_CANCELLED = 3  # orch cancel: some runs could not be stopped and are still running (named on stderr)
+
+
 @app.command("cancel", rich_help_panel=PANEL_RUN)
 def cancel_command(
-    target: RunRefArg,
+    targets: RunRefsArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (only a terminal is asked anyway).")] = False,
     artifact_root: ArtifactRootOpt = None,
 ) -> None:
-    """Stop a run or every run of a sweep and mark them cancelled. Exit 0 done, 1 declined, 2 unknown run."""
+    """Stop a run or every run of a sweep; mark cancelled only those stopped. Exit 0, 1 declined, 2 bad name, 3 left."""
     from orchestrator.cancel import cancel_runs, plan_cancel
+    from orchestrator.runref import resolve_runs
 
-    targets, ended = plan_cancel(_artifact_root(artifact_root), target)
-    if not targets:
+    runs, ended = plan_cancel(resolve_runs(_artifact_root(artifact_root), targets))
+    if not runs:
         typer.echo(f"nothing to cancel: {len(ended)} run(s) already ended")
         return
     if not yes and sys.stdin.isatty():
-        typer.confirm(f"cancel {len(targets)} run(s) ({', '.join(t.run_id for t in targets[:3])}...)?", abort=True)
-    result = cancel_runs(targets)
-    for error in result.errors:
-        typer.echo(f"warning: {error}", err=True)
-    typer.echo(f"cancelled {len(result.cancelled)} run(s); {len(ended)} had already ended")
+        typer.confirm(f"cancel {len(runs)} run(s) ({', '.join(t.run_id for t in runs[:3])}...)?", abort=True)
+    result = cancel_runs(runs)
+    for run_id, why in result.left_running.items():
+        typer.echo(f"error: {run_id} is still running: {why}", err=True)
+    finished = f"; {len(result.skipped)} finished first" if result.skipped else ""
+    typer.echo(f"cancelled {len(result.cancelled)} run(s); {len(ended)} had already ended{finished}")
+    if not result.complete:
+        typer.echo(f"not cancelled: {len(result.left_running)} run(s) left running (see above)", err=True)
+        raise typer.Exit(EXIT_NOT_CANCELLED)
+
+
+EXIT_NOT_RESUMED = 3  # orch resume: some runs were resubmitted, others were refused (named on stderr)
+
+
+@app.command("resume", rich_help_panel=PANEL_RUN)
+def resume_command(
+    targets: Annotated[
+        list[str] | None, typer.Argument(help="Runs: run id, unique prefix, sweep id, path. With --stalled: optional.")
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", "-c", help="Another cluster profile (default: the one in run.json).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Change the profile: --set cluster.time_min=2880. Repeatable.")
+    ] = None,
+    stalled: Annotated[
+        bool, typer.Option("--stalled", help="Restart the runs shown STALLED (cancel, then resume); cron-safe.")
+    ] = False,
+    stall_after: StallAfterOpt = 10.0,
+    stall_factor: StallFactorOpt = 3.0,
+    artifact_root: ArtifactRootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Resubmit failed, cancelled, timed-out or vanished runs: newest checkpoint, same run dir and W&B run."""
+    from orchestrator.launch.clusters import split_cluster_overrides
+    from orchestrator.resume import restart_stalled, resume_runs
+    from orchestrator.runref import resolve_runs
+    from orchestrator.status import StallPolicy
+
+    root = _artifact_root(artifact_root)
+    config_overrides, cluster_overrides = split_cluster_overrides(overrides or ())
+    if config_overrides:
+        raise typer.BadParameter("a resumed run keeps its config; --set takes only cluster.KEY=VALUE here")
+    policy = StallPolicy.from_minutes(stall_after, stall_factor)
+    if stalled:
+        result = restart_stalled(root, targets, stall=policy, cluster=cluster, cluster_overrides=cluster_overrides)
+    elif not targets:
+        raise typer.BadParameter("name the runs to resume (run id, prefix, sweep id, path), or pass --stalled")
+    else:
+        dirs = resolve_runs(root, targets)
+        result = resume_runs(dirs, root=root, cluster=cluster, cluster_overrides=cluster_overrides)
+    _print_resume(result, json_output, stalled)
+
+
+def _print_resume(result: Any, json_output: bool, stalled: bool) -> None:
+    if json_output:
+        doc = {k: getattr(result, k) for k in ("resumed", "refused", "skipped", "clusters")}
+        typer.echo(json.dumps({"schema_version": 1, **doc}, indent=2))
+    else:
+        for run_id, job_id in result.resumed.items():
+            typer.echo(f"resumed {run_id} as job {job_id} on {result.clusters.get(run_id)}")
+        for run_id, why in result.skipped.items():
+            typer.echo(f"skipped {run_id}: {why}")
+        if not (result.resumed or result.refused or result.skipped):
+            typer.echo("no stalled runs" if stalled else "nothing to resume")
+    for note in result.notes:
+        typer.echo(f"warning: {note}", err=True)
+    for run_id, why in result.refused.items():
+        typer.echo(f"error: {run_id} not resumed: {why}", err=True)
+    if result.refused:
+        raise typer.Exit(EXIT_NOT_RESUMED if result.resumed else EXIT_USAGE)
+
+
+EXIT_NOT_SYNCED = 3  # orch sync: some runs could not be uploaded (named on stderr)
+
+
+@app.command("sync", rich_help_panel=PANEL_RUN)
+def sync_command(
+    targets: RunRefsArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be uploaded; upload nothing.")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds one run's upload may take before it counts as failed.")
+    ] = 900.0,
+    artifact_root: ArtifactRootOpt = None,
+) -> None:
+    """Upload offline W&B runs (compute nodes log offline): one W&B run per orch run. Exit 0, 2 bad input, 3 failed."""
+    import math
+
+    from orchestrator.runref import resolve_runs
+    from orchestrator.sync import plan_sync, sync_runs, wandb_sync_command
+
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise OrchError(f"--timeout must be a positive number of seconds, got {timeout}")
+    items = plan_sync(resolve_runs(_artifact_root(artifact_root), targets))
+    if dry_run:
+        for item in items:
+            typer.echo(f"{item.run_id}: {len(item.files)} file(s) to upload")
+            if item.files:
+                typer.echo("  " + " ".join(wandb_sync_command(item)))
+        return
+    result = sync_runs(items, timeout_s=timeout)
+    for run_id, count in result.synced.items():
+        typer.echo(f"synced {run_id}: {count} file(s)")
+    for run_id, why in result.failed.items():
+        typer.echo(f"error: {run_id} not synced: {why}", err=True)
+    typer.echo(f"{len(result.synced)} run(s) synced, {len(result.nothing)} had nothing to upload")
+    if result.failed:
+        raise typer.Exit(EXIT_NOT_SYNCED)
 
 
 # ------------------------------------------------------------------------------------------------ eval / bench
@@ -397,7 +515,17 @@ gate_app = typer.Typer(
 )
 app.add_typer(gate_app, name="gate", rich_help_panel=PANEL_VALIDATE)
 
-RunPathsArg = Annotated[list[Path], typer.Argument(help="Run directories, or sweep folders holding them.")]
+RunPathsArg = Annotated[
+    list[str], typer.Argument(help="Runs: run id, unique prefix of one, sweep id, run directory or a folder of them.")
+]
+
+
+def _run_dirs(words: list[str], artifact_root: Path | None) -> list[Path]:
+    from orchestrator.runref import resolve_runs
+
+    return resolve_runs(_artifact_root(artifact_root), words)
+
+
 TolOpt = Annotated[
     list[str] | None,
     typer.Option("--tol", help="Tolerance override: key=value or metric.key=value (rtol=0.2). Repeatable."),
@@ -426,6 +554,7 @@ def gate_baseline_command(
     tol: TolOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing baseline (on purpose).")] = False,
     baselines_dir: BaselinesDirOpt = None,
+    artifact_root: ArtifactRootOpt = None,
 ) -> None:
     """Freeze medians of a gate's key metrics over step ranges of RUNS (seeds of one config) as a baseline."""
     from orchestrator.gate.baseline import create_baseline
@@ -433,7 +562,7 @@ def gate_baseline_command(
 
     command = "orch gate baseline " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
     path, doc = create_baseline(
-        runs, name=name, gate=gate, tolerances=parse_tolerance_overrides(tol), force=force,
+        _run_dirs(runs, artifact_root), name=name, gate=gate, tolerances=parse_tolerance_overrides(tol), force=force,
         directory=baselines_dir, command=command,
     )  # fmt: skip
     ranges = sum(len(m["ranges"]) for m in doc["metrics"].values())
@@ -447,13 +576,17 @@ def gate_compare_command(
     tol: TolOpt = None,
     baselines_dir: BaselinesDirOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
+    artifact_root: ArtifactRootOpt = None,
 ) -> None:
     """Check RUNS against a baseline: JSON summary, then one PASS/FAIL line; exit 3 on failure."""
     from orchestrator.gate.compare import compare_with_baseline
     from orchestrator.gate.profiles import parse_tolerance_overrides
 
     result = compare_with_baseline(
-        runs, baseline=baseline, overrides=parse_tolerance_overrides(tol), directory=baselines_dir
+        _run_dirs(runs, artifact_root),
+        baseline=baseline,
+        overrides=parse_tolerance_overrides(tol),
+        directory=baselines_dir,
     )
     _print_gate(result.passed, result.verdict, result.summary, quiet=quiet)
 
@@ -504,11 +637,12 @@ def plot_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="Metric to draw. Repeatable.")] = None,
     x: Annotated[str, typer.Option("--x", help="x axis: env_steps or wall_time.")] = "env_steps",
+    artifact_root: ArtifactRootOpt = None,
 ) -> None:
     """Learning curves (seeds as mean and 95% band, configs overlaid); Dreamer runs add world-model panels."""
     from orchestrator.plots import plot_runs
 
-    result = plot_runs(runs, out=out, metrics=metric, x_axis=x)
+    result = plot_runs(_run_dirs(runs, artifact_root), out=out, metrics=metric, x_axis=x)
     for path in result.files:
         typer.echo(f"wrote {path}")
     if result.skipped:

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ArchiveError", "ConfigError", "ConfigIssue", "EnvError", "LaunchError", "OrchError", "StatusError"]
+__all__ = [
+    "ArchiveError",
+    "ConfigError",
+    "ConfigIssue",
+    "EnvError",
+    "LaunchError",
+    "OrchError",
+    "RunRefError",
+    "StatusError",
+]
 
 
 class OrchError(Exception):
@@ -55,6 +64,10 @@ class LaunchError(OrchError):
 
 class StatusError(OrchError):
     """Run directories or scheduler state could not be read."""
+
+
+class RunRefError(StatusError):
+    """A word on the command line names no run, or several where it must name one (``orchestrator.runref``)."""
 
 
 class EnvError(OrchError):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError, StatusError
-from orchestrator.launch.rundir import resolve_run
+from orchestrator.runref import resolve_run
 
 __all__ = ["BENCHMARKS", "EVALUATORS", "bench_trainer", "evaluate_run"]
 
@@ -52,6 +52,8 @@ def bench_trainer(trainer: str, *, size: str | None = None, updates: int = 3, th
         raise LaunchError(f"--size must be one of {', '.join(SIZES)}, got {size!r}")
     if updates < 1:
         raise LaunchError(f"--updates must be >= 1, got {updates}")
+    if threads < 1:
+        raise LaunchError(f"--threads must be >= 1, got {threads}")
     # Sleeping (not spinning) OpenMP waits: effective when torch is not loaded yet, as in a fresh `orch bench`.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return _load(BENCHMARKS[trainer])(size=size, updates=updates, threads=threads)

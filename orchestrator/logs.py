@@ -3,6 +3,8 @@
 Each attempt writes ``logs/attempt_<K>.out`` and ``.err`` in the run directory (the job entry redirects there),
 so logs need no scheduler and survive requeues. When an attempt's file is missing (the job died before orch's entry
 could start: a bad module line, a missing Python) the scheduler's own log named in ``run.json`` is shown instead.
+Following stops when the run has ended, or when its backend says the job is gone (a job killed without notice
+never records its end).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import StatusError
-from orchestrator.launch.rundir import attempt_log_paths, read_run_json, resolve_run
+from orchestrator.launch.backend import job_alive
+from orchestrator.launch.rundir import attempt_log_paths, read_run_json
+from orchestrator.runref import resolve_run
 
 __all__ = ["LogSource", "follow_log", "locate_log", "read_log"]
 
@@ -69,11 +73,14 @@ def follow_log(
     follow_attempts: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     max_idle_polls: int | None = None,
+    alive_every: int = 20,
+    alive: Callable[[dict], bool | None] = lambda data: job_alive(data.get("scheduler") or {}),
 ) -> Iterator[str]:
     """Yield the log as it grows until the run has ended and nothing new arrives (``tail -f`` that stops).
 
     With ``follow_attempts`` a new attempt (a requeue) is followed into its own file, after a separator line.
-    ``max_idle_polls`` bounds the wait without news (tests); None waits for the run to end.
+    Every ``alive_every`` polls without news the backend is asked whether the job still lives (``alive``); a dead
+    job ends the follow. ``max_idle_polls`` bounds the wait without news (tests); None waits for the run to end.
     """
     path, attempt, offset, idle = source.path, source.attempt, 0, 0
     while True:
@@ -92,6 +99,9 @@ def follow_log(
             yield f"\n---- attempt {attempt} ----\n"
             continue
         if data.get("status") in _TERMINAL and (count <= attempt or not follow_attempts):
+            return
+        if idle and idle % alive_every == 0 and alive(data) is False:
+            yield f"\n---- the job is gone; run.json still says {data.get('status')} (see orch status) ----\n"
             return
         idle += 1
         if max_idle_polls is not None and idle > max_idle_polls:

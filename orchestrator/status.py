@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
-import socket
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from manifests import RUN_STATES
 from orchestrator.errors import StatusError
-from orchestrator.launch.backend import JobState
-from orchestrator.launch.rundir import read_run_json, select_runs
+from orchestrator.launch.backend import JobState, backend_for
+from orchestrator.launch.rundir import iter_run_dirs, newest_submission, read_run_json_checked
+from orchestrator.runref import resolve_runs
+from orchestrator.sync import unsynced_wandb_files
 
 __all__ = [
     "METRIC_PREFERENCE",
@@ -66,6 +68,17 @@ class StallPolicy:
 
     factor: float = 3.0
     min_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.factor) or self.factor <= 0:
+            raise StatusError(f"--stall-factor must be a positive, finite number, got {self.factor}")
+        if not math.isfinite(self.min_s) or self.min_s <= 0:
+            raise StatusError(f"--stall-after must be a positive, finite number of minutes, got {self.min_s / 60:g}")
+
+    @classmethod
+    def from_minutes(cls, after_min: float, factor: float) -> StallPolicy:
+        """The policy of ``--stall-after MIN --stall-factor X``; bad values raise :class:`StatusError` (exit 2)."""
+        return cls(factor=factor, min_s=after_min * 60)
 
     def threshold(self, median_interval_s: float | None) -> float:
         return max(self.factor * (median_interval_s or 0.0), self.min_s)
@@ -200,6 +213,8 @@ class RunRow:
     error: str | None = None
     run_dir: str = ""
     dry_run: bool = False
+    resume_command: str | None = None
+    wandb_unsynced: int = 0  # offline W&B files not uploaded yet (orch sync)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -257,47 +272,35 @@ def _pick_metric(metrics: dict[str, Any], wanted: str | None) -> tuple[str | Non
 
 
 def _job_key(sched: dict[str, Any]) -> tuple[str, str] | None:
-    """(query group, job id) of a run's job: Slurm-like backends by name; local and foreground runs by pid."""
-    job_id, backend = sched.get("job_id"), sched.get("backend")
-    if not job_id or not backend:
-        return None
-    if backend in ("local", "inprocess"):
-        if sched.get("submit_host") != socket.gethostname():
-            return None  # a pid means nothing on another machine
-        return backend, str(job_id).removeprefix("pid-")
-    return str(backend), str(job_id)
+    """(backend name, job id) of a run's job, when its backend can be asked about it from this machine."""
+    backend = backend_for(sched)
+    job_id = backend.job_id(sched) if backend is not None else None
+    return (backend.name, job_id) if backend is not None and job_id else None
 
 
-def _pid_states(ids: Iterable[str], *, controller: bool) -> dict[str, JobState]:
-    from orchestrator.launch.local import process_alive
-
-    return {
-        i: JobState(
-            i, "running" if process_alive(int(i), controller=controller) else "completed", "PID", authoritative=False
-        )
-        for i in ids
-        if i.isdigit()
-    }
+# A run in one of these states may have a job that came back from a final scheduler state (requeued by hand or
+# after a node failure): its job is asked about again even when the cache says it finished.
+_RECHECK = frozenset({"pending", "running", "preempted"})
 
 
 def _scheduler_states(
     root: Path, manifests: Sequence[dict[str, Any]], watcher_factory: Callable[[Path, str], Any] | None
-) -> tuple[dict[str, JobState], bool, list[str]]:
+) -> tuple[dict[tuple[str, str], JobState], bool, list[str]]:
     """One query per backend for the jobs of every run that may still change."""
     by_backend: dict[str, set[str]] = {}
+    recheck: dict[str, set[str]] = {}
     for data in manifests:
         key = _job_key(data.get("scheduler") or {})
         if key and data.get("status") != "completed":
             by_backend.setdefault(key[0], set()).add(key[1])
-    states: dict[str, JobState] = {}
+            if data.get("status") in _RECHECK:
+                recheck.setdefault(key[0], set()).add(key[1])
+    states: dict[tuple[str, str], JobState] = {}
     stale, messages = False, []
     for backend, ids in by_backend.items():
-        if backend in ("local", "inprocess"):
-            states.update(_pid_states(ids, controller=backend == "local"))
-            continue
-        factory = watcher_factory or _default_watcher
-        result = factory(root, backend).states(ids)
-        states.update(result.states)
+        source = watcher_factory(root, backend) if watcher_factory else _state_source(root, backend)
+        result = source.states(ids, recheck=recheck.get(backend, ()))
+        states.update({(backend, job_id): state for job_id, state in result.states.items()})
         if result.stale:
             stale = True
             if result.message and result.message not in messages:
@@ -305,12 +308,10 @@ def _scheduler_states(
     return states, stale, messages
 
 
-def _default_watcher(root: Path, backend: str) -> Any:
+def _state_source(root: Path, backend: str) -> Any:
     from orchestrator.launch.backend import backend_class
-    from orchestrator.launch.watcher import SchedulerWatcher
 
-    cls = backend_class(backend)
-    return SchedulerWatcher(root / ".orch" / f"scheduler-{backend}.json", cls.query_states)
+    return backend_class(backend).state_source(root)
 
 
 def _alive_running(job: JobState | None) -> bool:
@@ -318,8 +319,26 @@ def _alive_running(job: JobState | None) -> bool:
     return job is not None and job.alive and (job.state == "running" or not job.authoritative)
 
 
+# Runs in these states are put back by orch resume (a STALLED run by orch resume --stalled).
+_RESUMABLE = frozenset({"failed", "cancelled"})
+
+
+def _resume_command(root: Path, run_id: str, status: str, stalled: bool, dry_run: bool) -> str | None:
+    from orchestrator.resume import resume_hint
+
+    if dry_run or not (stalled or status in _RESUMABLE):
+        return None
+    return resume_hint(run_id, root, stalled=stalled)
+
+
 def _row(
-    run_dir: Path, data: dict[str, Any], job: JobState | None, now: float, stall: StallPolicy, metric: str | None
+    root: Path,
+    run_dir: Path,
+    data: dict[str, Any],
+    job: JobState | None,
+    now: float,
+    stall: StallPolicy,
+    metric: str | None,
 ) -> RunRow:
     sched = data.get("scheduler") or {}
     status, error = effective_status(data, job)
@@ -343,8 +362,9 @@ def _row(
     if progress.rate and total is not None and step is not None and status == "running":
         eta = max(0.0, (int(total) - int(step)) / progress.rate)
     name, value = _pick_metric({**(data.get("metrics") or {}), **progress.metrics}, metric)
+    run_id = str(data.get("run_id") or run_dir.name)
     return RunRow(
-        run_id=str(data.get("run_id") or run_dir.name),
+        run_id=run_id,
         status=status if status in RUN_STATES else "pending",
         stalled=stalled,
         job_id=str(sched["job_id"]) if sched.get("job_id") else None,
@@ -369,6 +389,8 @@ def _row(
         error=error,
         run_dir=str(run_dir),
         dry_run=bool(data.get("dry_run")),
+        resume_command=_resume_command(root, run_id, status, stalled, bool(data.get("dry_run"))),
+        wandb_unsynced=len(unsynced_wandb_files(run_dir)),
     )
 
 
@@ -416,7 +438,7 @@ def _groups(rows: list[RunRow]) -> list[GroupRow]:
 
 def collect_status(
     root: Path,
-    ref: str | None = None,
+    ref: str | Sequence[str] | None = None,
     *,
     all_runs: bool = False,
     states: Sequence[str] = (),
@@ -425,25 +447,43 @@ def collect_status(
     clock: Callable[[], float] = time.time,
     watcher_factory: Callable[[Path, str], Any] | None = None,
 ) -> StatusReport:
-    """Rows for a run, a sweep, the newest submission (default) or every run (``all_runs``)."""
+    """Rows for runs named as ``orchestrator.runref`` reads names (a run, a sweep, a path; one or several), the newest
+    submission (default) or every run (``all_runs``)."""
     wanted = [s.lower() for s in states]
     bad = [s for s in wanted if s not in (*RUN_STATES, "stalled")]
     if bad:
         raise StatusError(f"--state {', '.join(bad)}: not a state; choose from {', '.join((*RUN_STATES, 'stalled'))}")
-    dirs = select_runs(root, ref, all_runs=all_runs)
-    loaded = [(d, read_run_json(d)) for d in dirs]
-    manifests = [(d, m) for d, m in loaded if m is not None]
+    if ref is not None:
+        dirs = resolve_runs(root, [ref] if isinstance(ref, str) else ref)
+    else:
+        dirs = list(iter_run_dirs(root)) if all_runs else newest_submission(root)
+    manifests, unreadable = _load_manifests(dirs)
     job_states, stale, messages = _scheduler_states(root, [m for _, m in manifests], watcher_factory)
+    messages = unreadable + messages
     now = clock()
     policy = stall or StallPolicy()
     rows = []
     for run_dir, data in manifests:
         key = _job_key(data.get("scheduler") or {})
-        job = job_states.get(key[1]) if key else None
-        rows.append(_row(run_dir, data, job, now, policy, metric))
+        job = job_states.get(key) if key else None
+        rows.append(_row(root, run_dir, data, job, now, policy, metric))
     if wanted:
         rows = [r for r in rows if r.status in wanted or ("stalled" in wanted and r.stalled)]
     return StatusReport(rows, _groups(rows), str(root), stale, messages, now)
+
+
+def _load_manifests(dirs: Sequence[Path]) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
+    """Every readable run.json, and one message per run that cannot be read (never skipped silently: a run written
+    with a strict umask on a shared artifact root must be visible as a problem, not missing)."""
+    loaded: list[tuple[Path, dict[str, Any]]] = []
+    problems: list[str] = []
+    for run_dir in dirs:
+        data, problem = read_run_json_checked(run_dir)
+        if data is not None:
+            loaded.append((run_dir, data))
+        elif problem is not None:
+            problems.append(f"{run_dir.name}: {problem}")
+    return loaded, problems
 
 
 def wait_for(

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from orchestrator.console import make_table
 
-__all__ = ["duration", "groups_table", "status_table", "submit_table"]
+__all__ = ["duration", "groups_table", "resume_lines", "status_table", "submit_table", "sync_lines"]
 
 _STYLE = {
     "completed": "green",
@@ -67,6 +67,8 @@ def status_table(report: Any) -> Table:
             note = f"requeued x{row.requeue_count}" + (f"; {note}" if note else "")
         if row.stalled:
             note = f"no progress for {duration(row.last_progress_age_s)} (> {duration(row.stall_threshold_s)})"
+        if row.wandb_unsynced:
+            note = f"W&B: {row.wandb_unsynced} unsynced" + (f"; {note}" if note else "")
         age = duration(row.last_progress_age_s) + " ago" if row.last_progress_age_s is not None else "-"
         table.add_row(
             row.run_id,
@@ -80,6 +82,33 @@ def status_table(report: Any) -> Table:
             note,
         )
     return table
+
+
+def resume_lines(report: Any, *, limit: int = 10) -> list[str]:
+    """The exact command that resumes each run that needs it (failed, cancelled, STALLED), at most ``limit`` of them,
+    then one command per sweep for the rest."""
+    rows = [r for r in report.runs if r.resume_command]
+    if not rows:
+        return []
+    lines = ["to resume (back on its cluster, from its newest complete checkpoint, same run directory and W&B run):"]
+    lines += [f"  {r.resume_command}" for r in rows[:limit]]
+    if len(rows) > limit:
+        sweeps = sorted({r.sweep_id for r in rows[limit:] if r.sweep_id})
+        more = f"  ... and {len(rows) - limit} more"
+        lines.append(more + (f"; a whole sweep at once: orch resume {sweeps[0]}" if sweeps else ""))
+    return lines
+
+
+def sync_lines(report: Any) -> list[str]:
+    """How to upload the offline W&B runs that are not synced yet (one command per sweep, else per run)."""
+    rows = [r for r in report.runs if r.wandb_unsynced]
+    if not rows:
+        return []
+    names = sorted({r.sweep_id or r.run_id for r in rows})
+    files = sum(r.wandb_unsynced for r in rows)
+    return [f"W&B: {files} offline file(s) of {len(rows)} run(s) not uploaded; from a machine with network:"] + [
+        f"  orch sync {name}" for name in names[:5]
+    ]
 
 
 def groups_table(report: Any) -> Table | None:

@@ -10,13 +10,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("orchestrator", "trainers", "manifests")
 # Modules of trainers that orchestrator may import: the registry, light specs and light helpers (no torch).
-# trainers.common.job (TrainJob, a stdlib dataclass) is the contract a launcher or gate hands to a trainer.
+# trainers.common.job (TrainJob, a stdlib dataclass) is the contract a launcher or gate hands to a trainer;
+# trainers.common.signals (stdlib) is how the job entry asks a trainer to save and stop before a time limit;
 # trainers.envs.validation runs the env's own loaders (yaml, numpy, svgelements) for `orch validate`, no gymnasium.
 LIGHT_TRAINER_MODULES = (
     "trainers.registry",
     "trainers.envs.contracts",
     "trainers.envs.validation",
     "trainers.common.job",
+    "trainers.common.signals",
 )
 LIGHT_SUFFIXES = (".spec",)
 

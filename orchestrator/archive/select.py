@@ -1,7 +1,8 @@
 """Choose what of a run directory goes into its archive, and record what is left out and why.
 
 Everything in the run directory is archived except: temporary files of unfinished atomic writes (``.tmp-*``),
-links and special files, ``wandb/`` unless asked for, and checkpoints the ``--checkpoints`` mode does not take.
+links and special files, the run's lock files (``.run.json.lock``, ``.trainer.lock``: no data), ``wandb/`` unless
+asked for, and checkpoints the ``--checkpoints`` mode does not take.
 A checkpoint is a file in ``checkpoints/`` named by a JSON sidecar (``{"file": ..., "sha256": ..., "kind": ...}``);
 a file there without a sidecar is an incomplete write and is never archived (the same rule resume follows).
 Whether a checkpoint's bytes match its sidecar is checked while it is read (see ``create.py``).
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from manifests import LeftOutFile
+from manifests.locks import MANIFEST_LOCK, TRAINER_LOCK
 
 __all__ = ["CHECKPOINT_MODES", "CheckpointPair", "PlannedFile", "RunPlan", "plan_run"]
 
@@ -24,6 +26,7 @@ CHECKPOINT_MODES = ("all", "best", "final", "none")
 CHECKPOINT_DIR = "checkpoints"
 WANDB_DIR = "wandb"
 TMP_PREFIX = ".tmp-"  # manifests.io.TMP_PREFIX
+LOCK_FILES = frozenset({MANIFEST_LOCK, TRAINER_LOCK})  # advisory locks of the live run, no data
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ def _walk(run_dir: Path, plan: RunPlan, *, include_wandb: bool) -> list[PlannedF
         subdirs = []
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if not rel_dir and entry.name in LOCK_FILES:
+                continue
             if entry.name.startswith(TMP_PREFIX):
                 plan.left_out.append(LeftOutFile(path=rel, reason="temporary file of an unfinished atomic write"))
                 continue

@@ -126,6 +126,8 @@ def _read_text(path: Path) -> str:
         raise ConfigError(ConfigIssue(display, None, "", f"file not found: {path}", "check the path"))
     if path.is_dir():
         raise ConfigError(ConfigIssue(display, None, "", "is a folder, not a YAML file"))
+    if not path.is_file():  # a FIFO or a device would block the read, or never end it
+        raise ConfigError(ConfigIssue(display, None, "", "is not a regular file (a FIFO, socket or device)"))
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)

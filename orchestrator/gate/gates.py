@@ -9,10 +9,11 @@
      baseline ``baselines/cpu_standing_still.json`` under the ``dreamer_standing_still`` rules.
 
 ``gpu`` (on a CUDA node; every part skips with the reason where there is no GPU):
-  1. ``cuda_smoke``: the smoke config on ``device=cuda``.
+  1. ``cuda_smoke``: the smoke config on ``device=cuda`` through the trainer's whole loop (prefill, collection with the
+     agent, updates, evaluation, checkpoints); it fails unless the agent acted in collection and evaluation.
   2. ``standing_still``: the standing-still config on CUDA against ``baselines/gpu_standing_still.json``.
   3. ``task``: ``configs/gates/dreamer_task.yaml`` against ``baselines/gpu_task.json`` (dreamer_full rules).
-  4. ``host_transfers``: torch.profiler over one update: no device-to-host copies.
+  4. ``host_transfers``: torch.profiler over one update and the sampling of its batch: no copies either way.
   5. ``replay_pointers``: the GPU replay keeps its storage (data pointers unchanged) through wrap-around and sampling.
   Parts 2 and 3 skip when their baseline has not been recorded on a GPU yet (the line says how to record it).
 
@@ -164,10 +165,16 @@ def _smoke(workdir: Path, overrides: Sequence[str] = ()) -> tuple[str, dict[str,
     updates = max((r.get("opt_steps", 0) for r in run.metrics if isinstance(r.get("opt_steps"), int)), default=0)
     last = run.metrics[-1] if run.metrics else {}
     losses = {k: last.get(k) for k in _LOSS_KEYS if k in last}
+    settings = run.resolved.get("settings") or {}
+    env_steps = max((r.get("env_steps", 0) for r in run.metrics if isinstance(r.get("env_steps"), int)), default=0)
+    policy_steps = env_steps - int(settings.get("prefill") or 0)
+    evals = sum(1 for e in run.episodes if e.get("kind") == "eval")
     summary = {
         "run_dir": str(run_dir),
         "run_status": run.status,
         "updates": updates,
+        "policy_steps": policy_steps,
+        "eval_episodes": evals,
         "lines": len(run.metrics),
         "last_losses": losses,
     }
@@ -175,10 +182,12 @@ def _smoke(workdir: Path, overrides: Sequence[str] = ()) -> tuple[str, dict[str,
         return "fail", summary, f"run ended {run.status}: {run.error or 'see ' + str(run_dir)}"
     if updates < 1:
         return "fail", summary, "no update was made (metrics.jsonl has no opt_steps >= 1)"
+    if policy_steps < 1 or evals < 1:  # the collector and the evaluation must have run the agent on the device
+        return "fail", summary, f"the agent acted in {policy_steps} collection steps and {evals} evaluation episodes"
     bad = [k for k, v in losses.items() if not isinstance(v, int | float)]
     if bad or not losses:
         return "fail", summary, f"non-finite or missing losses: {', '.join(bad) or 'none logged'}"
-    return "pass", summary, f"{updates} update(s), losses finite"
+    return "pass", summary, f"{updates} update(s), {policy_steps} policy steps, {evals} eval episode(s), losses finite"
 
 
 def _standing_still(

@@ -81,11 +81,18 @@ class ClusterProfile:
     site: Mapping[str, Any] = field(default_factory=dict)
 
     def setup_lines(self) -> list[str]:
-        """Shell lines run before the job: modules, exported variables, then the profile's own lines."""
+        """Shell lines run before the job: modules, exported variables, then the profile's own lines. Variables
+        named like secrets are not written (they reach the job in the environment of the submitting process)."""
         import shlex
 
+        from orchestrator.launch.secrets import is_secret_name
+
         lines = [f"module load {shlex.quote(m)}" for m in self.modules]
-        lines += [f"export {k}={shlex.quote(str(v))}" for k, v in self.env.items()]
+        for key, value in self.env.items():
+            if is_secret_name(key):
+                lines.append(f"# {key}: secret, passed in the environment of the submission (never written here)")
+            else:
+                lines.append(f"export {key}={shlex.quote(str(value))}")
         lines += list(self.setup)
         return lines
 
@@ -201,6 +208,7 @@ def profile_from_dict(
         raise LaunchError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {listing}")
     _validate(dict(data), where)
     values = {k: data.get(k, keys[k]) for k in keys}
+    _check_shell_safe(values, where)
     site = {k: v for k, v in values.items() if k not in _GENERIC and v is not None}
     try:
         mem = parse_mem_gb(values["mem_gb"])
@@ -227,6 +235,36 @@ def profile_from_dict(
         scheduler_options=dict(values["scheduler_options"] or {}),
         site=site,
     )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OPTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_UNSAFE = ("\n", "\r", "\0")
+
+
+def _check_shell_safe(values: Mapping[str, Any], where: str) -> None:
+    """Refuse, before any batch script exists, what would break out of its line: an env name that is not a shell
+    identifier, a newline in a value, a directive name that is not one."""
+    problems: list[str] = []
+    for name, value in dict(values.get("env") or {}).items():
+        if not _ENV_NAME.match(str(name)):
+            problems.append(f"env: {name!r} is not a variable name (letters, digits, _; not starting with a digit)")
+        if any(c in str(value) for c in _UNSAFE):
+            problems.append(f"env.{name}: the value holds a newline or NUL; give it on one line")
+    for key, value in dict(values.get("scheduler_options") or {}).items():
+        if not _OPTION_NAME.match(str(key)):
+            problems.append(f"scheduler_options: {key!r} is not a scheduler option name")
+        if any(c in str(value) for c in _UNSAFE):
+            problems.append(f"scheduler_options.{key}: the value holds a newline or NUL")
+    for key in ("partition", "account", "qos", "gres", "constraint", "exclude", "python", "name"):
+        if any(c in str(values.get(key) or "") for c in _UNSAFE):
+            problems.append(f"{key}: the value holds a newline or NUL")
+    for key in ("modules", "setup"):
+        for i, item in enumerate(values.get(key) or []):
+            if any(c in str(item) for c in _UNSAFE):
+                problems.append(f"{key}[{i}]: holds a newline or NUL; give one line per list item")
+    if problems:
+        raise LaunchError(f"{where}: " + "; ".join(problems))
 
 
 def _env_value(value: Any) -> str:

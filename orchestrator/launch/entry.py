@@ -1,9 +1,13 @@
 """The job callable: what runs on the compute node (or in this process) for one run directory.
 
-:class:`RunJob` is small and picklable (it carries only paths and numbers). On a preemption or time-limit signal
-submitit calls :meth:`RunJob.checkpoint`, which records the attempt's end and returns the job's own resubmission;
-the trainer then resumes from its newest complete checkpoint. A job killed without notice (``scontrol requeue``, a
-node failure) is noticed by the next attempt, which closes the open attempt and resumes too. Requeues are bounded.
+:class:`RunJob` is small and picklable (it carries only paths and numbers). On a preemption or time-limit warning
+(SIGUSR2, ``signal_delay_s`` before the end) the trainer is asked to stop (``trainers.common.signals``): it finishes
+its step, writes a complete checkpoint and returns control; only then does submitit's own handler run, which calls
+:meth:`RunJob.checkpoint` (record the attempt's end, return the job's own resubmission) and requeues the job. A
+trainer that does not reach a step boundary in time is requeued anyway, from its last complete checkpoint, before
+the scheduler kills it; a checkpoint write cut short that way leaves the previous one intact. A job killed without
+notice (``scontrol requeue``, a node failure) is noticed by the next attempt, which closes the open attempt and
+resumes too. Requeues are bounded. One trainer per run directory: the job holds its trainer lock while it runs.
 
 Every attempt is recorded in ``run.json`` (job id, node, start, end, state, reason) and its output goes to
 ``logs/attempt_<K>.out`` / ``.err`` in the run directory, so ``orch logs RUN --attempt K`` needs no scheduler.
@@ -15,6 +19,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -25,9 +30,20 @@ from typing import Any, TextIO
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
-from manifests import Attempt, RunManifest, load_run_manifest, update_run_manifest, utc_now
+from manifests import (
+    Attempt,
+    RunDirLock,
+    RunLockedError,
+    RunManifest,
+    load_run_manifest,
+    manifest_lock,
+    remove_stale_temporaries,
+    update_run_manifest,
+    utc_now,
+)
 from manifests.provenance import allocated_cpus, allocated_memory_gb
 from orchestrator.launch.rundir import attempt_log_paths
+from trainers.common.signals import TrainingStopped, clear_stop, request_stop
 
 __all__ = ["RunJob", "job_context", "resolve_num_envs_on_node"]
 
@@ -173,6 +189,12 @@ class RunJob(Checkpointable):
     local backend's parallelism limit. ``tee`` keeps output on the terminal for ``orch run``.
     """
 
+    # How long a starting job waits for the run directory's trainer lock before it refuses to train.
+    lock_wait_s: float = 10.0
+    # After the warning signal, how long the trainer may take to reach a step boundary and save before the job is
+    # requeued anyway; None: ``signal_delay_s`` less a reserve for the requeue itself (5..30 s).
+    stop_grace_s: float | None = None
+
     def __init__(
         self,
         run_dir: str,
@@ -197,6 +219,9 @@ class RunJob(Checkpointable):
         self.tee = tee
         self._requeueing = False
         self._started = 0.0
+        self._warning: int | None = None  # the signal that asked the trainer to stop
+        self._saved_step: int | None = None  # where the trainer saved after it
+        self._submitit_handler: Any = None
 
     # ------------------------------------------------------------------------------------------- running
     def __call__(self) -> str:
@@ -206,17 +231,30 @@ class RunJob(Checkpointable):
             # a requeue that arrived after the trainer had finished (Slurm lets a job run KillWait seconds on)
             print(f"orch: run {run_dir.name} is completed already; nothing to do", flush=True)
             return "completed"
-        with _slot(self.slots):
-            manifest = self._open_attempt(run_dir, context)
-            attempt = len(manifest.attempts)
-            out, err = attempt_log_paths(run_dir, attempt)
-            with _capture_output(out, err, tee=self.tee):
-                banner = f"==== orch attempt {attempt} of run {manifest.run_id}: job {context['job_id']} on "
-                banner += f"{context['node']} at {utc_now()} (resume={self._resuming(manifest)}) ===="
-                print(banner, flush=True)
-                if not self.tee:  # in the foreground the terminal shows it once
-                    print(banner, file=sys.stderr, flush=True)
-                return self._train(run_dir, manifest)
+        lock = RunDirLock(run_dir)
+        try:
+            lock.acquire(job_id=context["job_id"], wait_s=self.lock_wait_s)
+        except RunLockedError as exc:  # another trainer owns this run: touch nothing of it
+            print(f"orch: {exc}", file=sys.stderr, flush=True)
+            raise
+        try:
+            with _slot(self.slots):
+                stale = _remove_stale_temporaries(run_dir)
+                manifest = self._open_attempt(run_dir, context)
+                attempt = len(manifest.attempts)
+                out, err = attempt_log_paths(run_dir, attempt)
+                with _capture_output(out, err, tee=self.tee):
+                    banner = f"==== orch attempt {attempt} of run {manifest.run_id}: job {context['job_id']} on "
+                    banner += f"{context['node']} at {utc_now()} (resume={self._resuming(manifest)}) ===="
+                    print(banner, flush=True)
+                    if not self.tee:  # in the foreground the terminal shows it once
+                        print(banner, file=sys.stderr, flush=True)
+                    if stale:
+                        print(f"orch: removed {len(stale)} stale temporary file(s) of an interrupted write", flush=True)
+                    with self._stop_on_warning():
+                        return self._train(run_dir, manifest)
+        finally:
+            lock.release()
 
     def _resuming(self, manifest: RunManifest) -> bool:
         return self.resume or len(manifest.attempts) > 1
@@ -278,9 +316,13 @@ class RunJob(Checkpointable):
             update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resolved_on_node", node_choice))
             print(f"orch: num_envs auto -> {node_choice['num_envs']} on this node ({node_choice['cpus']} CPUs)")
         resume = self._resuming(manifest)
+        _wandb_offline_on_cluster_node()
         try:
             train = load_entry_point(trainer)
             train(TrainJob(resolved=resolved, run_dir=run_dir, resume=resume, dry_run=self.dry_run))
+        except TrainingStopped as stopped:
+            self._requeue_after_stop(run_dir, stopped)
+            raise
         except BaseException as exc:
             if self._requeueing:
                 # checkpoint() ran in the signal handler and submitit is exiting to requeue: keep "preempted".
@@ -301,10 +343,11 @@ class RunJob(Checkpointable):
                 m.attempts[-1].end = utc_now()
                 m.attempts[-1].state = state
                 m.attempts[-1].reason = reason
-            if m.extra.get("cancel_requested_at") or state == "cancelled":
-                m.status, m.error = "cancelled", m.error or ("cancelled by orch cancel" if reason is None else reason)
-            elif state == "completed" and m.status != "completed":
+            if state == "completed":  # the trainer finished: that is the truth, whatever a cancel asked meanwhile
                 m.status = "completed"
+                m.extra.pop("cancel_requested_at", None)
+            elif m.extra.get("cancel_requested_at") or state == "cancelled":
+                m.status, m.error = "cancelled", m.error or ("cancelled by orch cancel" if reason is None else reason)
             elif state == "failed" and m.status != "failed":
                 m.status, m.error = "failed", reason
             if m.status in ("completed", "failed", "cancelled"):
@@ -313,6 +356,67 @@ class RunJob(Checkpointable):
         update_run_manifest(run_dir, change)
 
     # ---------------------------------------------------------------------------------------- preemption
+    def _grace_s(self) -> float:
+        if self.stop_grace_s is not None:
+            return float(self.stop_grace_s)
+        delay = max(1, self.signal_delay_s)
+        return float(max(1, delay - min(30, max(5, delay // 4))))
+
+    @contextlib.contextmanager
+    def _stop_on_warning(self) -> Iterator[None]:
+        """Under submitit, put orch's handler in front of submitit's for the warning signal: it only asks the trainer
+        to stop (a flag), and arms a deadline after which submitit's handler requeues the job anyway."""
+        warning = signal.SIGUSR2  # submitit's JobEnvironment._usr_sig()
+        submitit_handler = signal.getsignal(warning)
+        if not callable(submitit_handler):  # not under submitit (orch run in a terminal): nothing to requeue
+            yield
+            return
+        owner, grace = os.getpid(), self._grace_s()
+
+        def give_up(signum: int, frame: Any) -> None:
+            print(
+                f"orch: the trainer did not reach a step boundary within {grace:.0f} s of the warning; requeuing "
+                "from its last complete checkpoint",
+                file=sys.stderr,
+                flush=True,
+            )
+            submitit_handler(self._warning or warning, frame)
+
+        def on_warning(signum: int, frame: Any) -> None:
+            if os.getpid() != owner or self._warning is not None:  # a forked worker, or a second warning
+                return
+            self._warning = signum
+            request_stop(signal.Signals(signum).name)
+            print(
+                f"orch: {signal.Signals(signum).name}: the job ends soon; the trainer saves at its next step boundary "
+                f"(within {grace:.0f} s), then the job requeues",
+                file=sys.stderr,
+                flush=True,
+            )
+            signal.signal(signal.SIGALRM, give_up)
+            signal.setitimer(signal.ITIMER_REAL, grace)
+
+        self._submitit_handler = submitit_handler
+        signal.signal(warning, on_warning)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(warning, submitit_handler)
+            clear_stop()
+
+    def _requeue_after_stop(self, run_dir: Path, stopped: TrainingStopped) -> None:
+        """The trainer saved at a step boundary and stopped: hand over to submitit's handler, which calls
+        :meth:`checkpoint` and requeues the job (it exits this process). Without submitit there is nothing to requeue:
+        the attempt is closed and the run can be resumed."""
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        self._saved_step = stopped.step
+        print(f"orch: the trainer saved a checkpoint at step {stopped.step} and stopped", flush=True)
+        if self._submitit_handler is None:
+            self._close_attempt(run_dir, "cancelled", f"stopped at step {stopped.step}: {stopped.reason}")
+            return
+        self._submitit_handler(self._warning or signal.SIGUSR2, None)
+
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission | None:  # type: ignore[override]
         """Called by submitit on the preemption/time-limit signal: record the attempt's end and return the
         resubmission (resume from the newest checkpoint), or None past the requeue bound (the run fails)."""
@@ -320,6 +424,8 @@ class RunJob(Checkpointable):
         elapsed = time.time() - self._started if self._started else 0.0
         near_limit = self.time_min is not None and elapsed >= self.time_min * 60 - self.signal_delay_s - 60
         reason = "time limit reached" if near_limit else "preempted"
+        if self._saved_step is not None:
+            reason += f"; saved at step {self._saved_step}"
         allowed: list[bool] = []
 
         def change(m: RunManifest) -> None:
@@ -357,6 +463,23 @@ class RunJob(Checkpointable):
             tee=self.tee,
         )
         return DelayedSubmission(again)
+
+
+def _wandb_offline_on_cluster_node() -> None:
+    """On a cluster node W&B logs offline (nodes rarely reach the internet; ``orch sync`` uploads later), unless the
+    profile's ``env`` chose a ``WANDB_MODE`` itself (a site whose nodes do reach W&B)."""
+    from trainers.common.job import WANDB_OFFLINE_ON_NODE
+
+    if os.environ.get("SLURM_JOB_ID") and not os.environ.get("WANDB_MODE"):
+        os.environ[WANDB_OFFLINE_ON_NODE] = "1"
+        print("orch: W&B logs offline on this node; upload later with orch sync RUN from a login node", flush=True)
+
+
+def _remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """``.tmp-*`` files a killed attempt left mid-write. Safe now: this process holds the trainer lock (no trainer
+    writes) and the manifest lock (no run.json writer is between its temporary file and its rename)."""
+    with manifest_lock(run_dir):
+        return remove_stale_temporaries(run_dir, run_dir / "checkpoints")
 
 
 def _set_status(status: str) -> Any:

@@ -1,15 +1,18 @@
 """Run in this process, in the foreground (``orch run``): no scheduler, output on the terminal and in the logs.
 
-The same :class:`~orchestrator.launch.entry.RunJob` as on a cluster, so attempts, logs and resume behave alike.
+The same :class:`~orchestrator.launch.entry.RunJob` as on a cluster, so attempts, logs and resume behave alike. The
+job id is ``pid-<pid>`` of the ``orch run`` process: alive while that process lives, stopped as Ctrl-C would.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import signal
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from orchestrator.launch.backend import Backend, JobHandle, JobState
-from orchestrator.launch.entry import RunJob
+from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState
+from orchestrator.launch.local import on_another_host, pid_states, process_alive, signal_processes
 from orchestrator.launch.rundir import attempt_log_paths
 from orchestrator.launch.runspec import RunSpec
 
@@ -18,6 +21,8 @@ __all__ = ["InProcessBackend", "run_in_process"]
 
 def run_in_process(run_dir: str, *, resume: bool = False, dry_run: bool = False, max_requeues: int = 1000) -> str:
     """Run (or resume) one run directory here and now; the trainer's exception propagates."""
+    from orchestrator.launch.entry import RunJob  # submitit's helpers: not for orch status
+
     job = RunJob(str(run_dir), max_requeues=max_requeues, resume=resume, dry_run=dry_run, tee=True)
     return job()
 
@@ -33,11 +38,22 @@ class InProcessBackend(Backend):
     def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
         handles = []
         for spec in specs:
-            run_in_process(str(spec.run_dir), dry_run=bool(spec.resolved.get("dry_run", False)))
+            run_in_process(str(spec.run_dir), resume=spec.resume, dry_run=bool(spec.resolved.get("dry_run", False)))
             out, err = attempt_log_paths(spec.run_dir, 1)
             handles.append(JobHandle(spec.run_id, f"pid-{os.getpid()}", stdout=str(out), stderr=str(err)))
         return handles
 
     @classmethod
+    def unreachable(cls, scheduler: Mapping[str, Any]) -> str | None:
+        return on_another_host(scheduler)
+
+    @classmethod
     def query_states(cls, job_ids: Iterable[str]) -> dict[str, JobState]:
-        return {}
+        """Whether each ``orch run`` process is alive, from /proc. This process asking about its own pid means the
+        run it started here has returned (a notebook, a test, ``orch run`` then ``--resume`` in one session)."""
+        return pid_states(job_ids, lambda pid: pid != os.getpid() and process_alive(pid))
+
+    @classmethod
+    def cancel_jobs(cls, job_ids: Iterable[str]) -> CancelReport:
+        """An ``orch run`` in another terminal: interrupt it as Ctrl-C would (the run records itself cancelled)."""
+        return signal_processes(job_ids, signal.SIGINT, alive=process_alive)

@@ -14,15 +14,23 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError
-from orchestrator.launch.backend import Backend, JobHandle, JobState
+from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState
 from orchestrator.launch.runspec import RunSpec
+from orchestrator.launch.secrets import REDACTED, is_secret_name
 
-__all__ = ["LocalBackend", "default_parallelism", "process_alive"]
+__all__ = [
+    "LocalBackend",
+    "default_parallelism",
+    "on_another_host",
+    "pid_states",
+    "process_alive",
+    "signal_processes",
+]
 
 _CONTROLLER_MODULE = "submitit.local._local"
 
@@ -89,7 +97,9 @@ class LocalBackend(Backend):
             f"at most {self.parallelism} at once",
             f"# each runs: {python} -u -m submitit.core._submit {shlex.quote(str(self.workdir / '<pid>'))}",
         ]
-        lines += [f"export {k}={shlex.quote(v)}" for k, v in self.profile.env.items()]
+        lines += [
+            f"export {k}={REDACTED if is_secret_name(k) else shlex.quote(v)}" for k, v in self.profile.env.items()
+        ]
         return "\n".join(lines)
 
     def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
@@ -105,6 +115,7 @@ class LocalBackend(Backend):
                 signal_delay_s=self.profile.signal_delay_s,
                 trainer_entry=spec.trainer_entry,
                 slots=slots,
+                resume=spec.resume,
             )
             for spec in specs
         ]
@@ -115,31 +126,69 @@ class LocalBackend(Backend):
         ]
 
     @classmethod
-    def query_states(cls, job_ids: Iterable[str]) -> dict[str, JobState]:
-        """Alive or not, from /proc (no scheduler to ask). Ids that are not pids are left out."""
-        states: dict[str, JobState] = {}
-        for job_id in job_ids:
-            if not str(job_id).isdigit():
-                continue
-            alive = _controller_alive(int(job_id))
-            states[str(job_id)] = JobState(
-                job_id=str(job_id),
-                state="running" if alive else "completed",
-                raw="ALIVE" if alive else "EXITED",
-                node=socket.gethostname(),
-                authoritative=False,
-            )
-        return states
+    def unreachable(cls, scheduler: Mapping[str, Any]) -> str | None:
+        return on_another_host(scheduler)
 
     @classmethod
-    def cancel_jobs(cls, job_ids: Iterable[str]) -> None:
+    def query_states(cls, job_ids: Iterable[str]) -> dict[str, JobState]:
+        """Alive or not, from /proc (no scheduler to ask). Ids that are not pids are left out."""
+        return pid_states(job_ids, _controller_alive)
+
+    @classmethod
+    def cancel_jobs(cls, job_ids: Iterable[str]) -> CancelReport:
         """SIGINT to each controller: it stops its task (SIGINT, then SIGKILL) and exits."""
-        for job_id in job_ids:
-            if str(job_id).isdigit() and _controller_alive(int(job_id)):
-                try:
-                    os.kill(int(job_id), signal.SIGINT)
-                except ProcessLookupError:
-                    continue
+        return signal_processes(job_ids, signal.SIGINT, alive=_controller_alive)
+
+
+def on_another_host(scheduler: Mapping[str, Any]) -> str | None:
+    """A pid names a process only on the machine that started it: say so for a run submitted elsewhere."""
+    host = scheduler.get("submit_host")
+    if host and host != socket.gethostname():
+        return f"its process runs on {host}; run this command there"
+    return None
+
+
+def pid_states(job_ids: Iterable[str], alive: Callable[[int], bool]) -> dict[str, JobState]:
+    """States of pid-like job ids (``123`` or ``pid-123``): running while ``alive(pid)``, else ended. Only the run's
+    manifest can say how it ended, so these states are not authoritative."""
+    states: dict[str, JobState] = {}
+    for job_id in (str(j) for j in job_ids):
+        number = job_id.removeprefix("pid-")
+        if not number.isdigit():
+            continue
+        running = alive(int(number))
+        states[job_id] = JobState(
+            job_id,
+            "running" if running else "completed",
+            "ALIVE" if running else "EXITED",
+            node=socket.gethostname(),
+            authoritative=False,
+        )
+    return states
+
+
+def signal_processes(job_ids: Iterable[str], signum: int, *, alive: Callable[[int], bool]) -> CancelReport:
+    """Send ``signum`` to each pid-like job id (``123`` or ``pid-123``) whose process ``alive(pid)``; a process that is
+    gone already counts as stopped, one that refuses the signal (another user's) is reported."""
+    stopped: set[str] = set()
+    failed: dict[str, str] = {}
+    for job_id in (str(j) for j in job_ids):
+        number = job_id.removeprefix("pid-")
+        if not number.isdigit():
+            failed[job_id] = f"{job_id!r} is not a process id"
+            continue
+        if not alive(int(number)):
+            stopped.add(job_id)
+            continue
+        try:
+            os.kill(int(number), signum)
+        except ProcessLookupError:
+            stopped.add(job_id)
+        except PermissionError:
+            failed[job_id] = f"not allowed to signal process {number} (another user's)"
+        else:
+            stopped.add(job_id)
+    return CancelReport(frozenset(stopped), failed)
 
 
 def _controller_alive(pid: int) -> bool:

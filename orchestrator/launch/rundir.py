@@ -1,8 +1,9 @@
-"""Run directories: where they live, how one is created (before any job exists), and how a name finds them.
+"""Run directories: where they live, how one is created (before any job exists), and how they are listed.
 
 A run directory is created once, exclusively, and never reused: ``config.yaml`` (the file as given),
 ``resolved.json`` (what will run) and ``run.json`` (status pending, provenance) are written before the job is
-queued, so a run that never starts is still visible to ``orch status``.
+queued, so a run that never starts is still visible to ``orch status``. How a name on the command line becomes run
+directories is ``orchestrator.runref``'s one job.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from manifests import (
     save_run_manifest,
     update_run_manifest,
 )
-from orchestrator.errors import LaunchError, StatusError
+from orchestrator.errors import LaunchError
 from orchestrator.launch.runspec import RunSpec
 
 __all__ = [
@@ -34,10 +35,10 @@ __all__ = [
     "create_run_dir",
     "find_duplicates",
     "iter_run_dirs",
+    "newest_submission",
     "read_run_json",
+    "read_run_json_checked",
     "record_submission",
-    "resolve_run",
-    "select_runs",
 ]
 
 RUNS = "runs"
@@ -144,6 +145,26 @@ def read_run_json(run_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def read_run_json_checked(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``run.json`` as a dict, or None and why it cannot be read (None, None: there is no run.json, not a run)."""
+    path = run_dir / "run.json"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None, None
+    except PermissionError:
+        return None, (
+            f"cannot read {path}: permission denied (its owner wrote it with a strict umask; "
+            "ask them to run chmod -R g+rX on the run, and to set umask 002 for shared artifact roots)"
+        )
+    except (OSError, ValueError) as exc:
+        return None, f"cannot read {path}: {exc}"
+    if not isinstance(data, dict):
+        return None, f"cannot read {path}: not a JSON object"
+    return data, None
+
+
 def iter_run_dirs(root: Path) -> Iterator[Path]:
     """Every run directory under ``<root>/runs`` (folders holding a run.json), in name order (= time order)."""
     folder = root / RUNS
@@ -172,47 +193,13 @@ def find_duplicates(root: Path, fingerprints: Mapping[str, str]) -> dict[str, tu
     return found
 
 
-def resolve_run(root: Path, ref: str) -> Path:
-    """A run directory from a path, a run id, or a unique prefix/substring of a run id."""
-    candidate = Path(ref).expanduser()
-    if (candidate / "run.json").is_file():
-        return candidate.absolute()
-    folder = root / RUNS
-    if (folder / ref / "run.json").is_file():
-        return folder / ref
-    names = [p.name for p in iter_run_dirs(root)]
-    matches = [n for n in names if n.startswith(ref)] or [n for n in names if ref in n]
-    if len(matches) == 1:
-        return folder / matches[0]
-    if not matches:
-        raise StatusError(f"no run {ref!r} under {folder}; list runs with `orch status --all`")
-    shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
-    raise StatusError(f"{ref!r} matches {len(matches)} runs ({shown}); give more of the run id")
-
-
-def select_runs(root: Path, ref: str | None, *, all_runs: bool = False) -> list[Path]:
-    """Runs named by ``ref``: a run (path, id or prefix) or a sweep id (every run of that submission).
-
-    Without ``ref``: every run when ``all_runs``, else the runs of the newest submission.
-    """
+def newest_submission(root: Path) -> list[Path]:
+    """The runs of the newest submission (its sweep), or the newest run when it has no sweep id."""
     dirs = list(iter_run_dirs(root))
-    if ref is None:
-        if all_runs or not dirs:
-            return dirs
-        newest = read_run_json(dirs[-1]) or {}
-        sweep = newest.get("sweep_id")
-        if not sweep:
-            return [dirs[-1]]
-        return [d for d in dirs if (read_run_json(d) or {}).get("sweep_id") == sweep]
-    candidate = Path(ref).expanduser()
-    if (candidate / "run.json").is_file() or (root / RUNS / ref / "run.json").is_file():
-        return [resolve_run(root, ref)]
-    sweep_members = []
-    for run_dir in dirs:
-        data = read_run_json(run_dir) or {}
-        sweep = str(data.get("sweep_id") or "")
-        if sweep and (sweep == ref or sweep.startswith(ref)):
-            sweep_members.append(run_dir)
-    if sweep_members:
-        return sweep_members
-    return [resolve_run(root, ref)]
+    if not dirs:
+        return []
+    newest = read_run_json(dirs[-1]) or {}
+    sweep = newest.get("sweep_id")
+    if not sweep:
+        return [dirs[-1]]
+    return [d for d in dirs if (read_run_json(d) or {}).get("sweep_id") == sweep]

@@ -76,3 +76,4 @@ class RunSpec:
     sweep_id: str | None = None
     fingerprint: str = ""
     trainer_entry: Mapping[str, str] = field(default_factory=dict)
+    resume: bool = False  # the run directory exists: continue it from its newest complete checkpoint (orch resume)

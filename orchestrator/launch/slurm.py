@@ -2,8 +2,10 @@
 
 The runs of one submission go as one job array (``--array=0-N%P``, P = ``array_parallelism``); above the profile's
 ``max_array_size`` they are split into several arrays, each starting after the previous one ended
-(``--dependency=afterany``) so that the throttle holds for the whole submission. States come from ONE ``sacct`` call
-for every job id (the watcher caches it); cancelling is one ``scancel``.
+(``--dependency=afterany``) so that the throttle holds for the whole submission. When sbatch refuses a later array,
+the arrays already accepted are reported (:class:`~orchestrator.launch.backend.PartialSubmission`), never lost.
+States come from ONE ``sacct`` call for every job id (the watcher caches it); cancelling is one ``scancel``, whose
+errors are read per job so that only the jobs really stopped are reported stopped.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError
-from orchestrator.launch.backend import Backend, JobHandle, JobState
+from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState, PartialSubmission, StateSource
 from orchestrator.launch.runspec import RunSpec, slugify
+from orchestrator.launch.secrets import secret_environment
 
-__all__ = ["SLURM_STATES", "SlurmBackend", "parse_sacct", "slurm_parameters"]
+__all__ = ["SLURM_STATES", "SlurmBackend", "parse_sacct", "parse_scancel", "slurm_parameters"]
 
 SACCT_FIELDS = ("JobID", "State", "NodeList", "Start", "End", "ExitCode", "Reason")
 SACCT_TIMEOUT_S = 20
+SCANCEL_TIMEOUT_S = 30
 
 # orch's generic profile names -> submitit's Slurm parameter names: the one translation table.
 _EQUIVALENCE = {
@@ -166,13 +171,21 @@ class SlurmBackend(Backend):
                     time_min=self.profile.time_min,
                     signal_delay_s=self.profile.signal_delay_s,
                     trainer_entry=spec.trainer_entry,
+                    resume=spec.resume,
                 )
                 for spec in chunk
             ]
             try:
-                submitted = executor.submit_array(jobs)
-            except Exception as exc:  # sbatch refused: say so in one line
-                raise LaunchError(f"sbatch refused the submission: {str(exc).strip().splitlines()[-1]}") from exc
+                with secret_environment(self.profile.env):
+                    submitted = executor.submit_array(jobs)
+            except Exception as exc:  # sbatch refused: say so in one line, and keep what was queued before
+                why = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                if handles:
+                    raise PartialSubmission(
+                        f"sbatch refused array {len(handles) // max(1, self.profile.max_array_size) + 1}: {why}",
+                        handles,
+                    ) from exc
+                raise LaunchError(f"sbatch refused the submission: {why}") from exc
             for spec, job in zip(chunk, submitted, strict=True):
                 array_id = job.job_id.split("_")[0] if "_" in job.job_id else None
                 handles.append(
@@ -203,16 +216,78 @@ class SlurmBackend(Backend):
         return parse_sacct(result.stdout)
 
     @classmethod
-    def cancel_jobs(cls, job_ids: Iterable[str]) -> None:
+    def state_source(cls, root: Path) -> StateSource:
+        """sacct through the shared, rate-limited cache in ``<root>/.orch/scheduler-slurm.json``."""
+        from orchestrator.launch.watcher import SchedulerWatcher
+
+        return SchedulerWatcher(root / ".orch" / f"scheduler-{cls.name}.json", cls.query_states)
+
+    @classmethod
+    def alive(cls, job_ids: Iterable[str]) -> dict[str, bool]:
+        """sacct first; a job sacct does not list yet (accounting lags the controller by a moment) is looked up in
+        squeue, which knows every job that is pending or running."""
+        ids = [str(j) for j in job_ids]
+        states = cls.query_states(ids)
+        answer = {j: states[j].alive for j in ids if j in states}
+        unknown = [j for j in ids if j not in answer]
+        if unknown:
+            queued = _squeue_alive(unknown)
+            answer.update({j: j in queued for j in unknown})
+        return answer
+
+    @classmethod
+    def cancel_jobs(cls, job_ids: Iterable[str]) -> CancelReport:
+        """One ``scancel`` for every job. Slurm names each job it could not cancel on stderr; a job it does not know
+        (finished and purged) is not running, so it counts as stopped."""
         ids = sorted({str(j) for j in job_ids if j})
         if not ids:
-            return
+            return CancelReport()
         try:
-            result = subprocess.run(["scancel", *ids], capture_output=True, text=True, timeout=30, check=False)
+            result = subprocess.run(
+                ["scancel", *ids], capture_output=True, text=True, timeout=SCANCEL_TIMEOUT_S, check=False
+            )
         except (OSError, subprocess.SubprocessError) as exc:
-            raise LaunchError(f"scancel could not run: {exc}") from exc
-        if result.returncode != 0 and "Invalid job id" not in result.stderr:
-            raise LaunchError(f"scancel failed: {result.stderr.strip()}")
+            return CancelReport(failed={j: f"scancel could not run: {exc}" for j in ids})
+        return parse_scancel(ids, result.returncode, result.stderr)
+
+
+_SCANCEL_JOB_ERROR = re.compile(r"job id (?P<job>[0-9_\[\]]+)[^:]*:\s*(?P<why>.+)$", re.IGNORECASE)
+_GONE = ("invalid job id", "already completing or completed", "job/step already completing")
+
+
+def parse_scancel(ids: list[str], returncode: int, stderr: str) -> CancelReport:
+    """Which of ``ids`` scancel stopped, from its exit code and its per-job error lines."""
+    failed: dict[str, str] = {}
+    general: list[str] = []
+    for line in stderr.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        match = _SCANCEL_JOB_ERROR.search(line)
+        if match is None:
+            general.append(line)
+            continue
+        why = match.group("why").strip()
+        if not any(g in why.lower() for g in _GONE):
+            failed[match.group("job")] = why
+    if returncode != 0 and not failed:  # no per-job line: the call itself failed (controller down, bad option)
+        why = "; ".join(general) or f"scancel exited with {returncode}"
+        return CancelReport(failed=dict.fromkeys(ids, why))
+    return CancelReport(frozenset(j for j in ids if j not in failed), failed)
+
+
+def _squeue_alive(job_ids: list[str]) -> set[str]:
+    """The ids squeue lists (pending or running; array tasks one per line). Raises OSError when it cannot run."""
+    base = sorted({j.split("_")[0] for j in job_ids})
+    command = ["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(base)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=SACCT_TIMEOUT_S, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise OSError(f"squeue could not run: {exc}") from exc
+    if result.returncode != 0 and "Invalid job id" not in result.stderr:
+        raise OSError(f"squeue failed ({result.returncode}): {result.stderr.strip()[:200]}")
+    listed = {line.split("|")[0] for line in result.stdout.splitlines() if "|" in line}
+    return {j for j in job_ids if j in listed}
 
 
 _ARRAY_RANGE = re.compile(r"^(?P<main>\d+)_\[(?P<ranges>[0-9,\-]+)(%\d+)?\]$")

@@ -16,11 +16,11 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from manifests import RunManifest, update_run_manifest, utc_now
 from orchestrator.errors import ConfigError, ConfigIssue, LaunchError
-from orchestrator.launch.backend import make_backend
+from orchestrator.launch.backend import JobHandle, PartialSubmission, make_backend
 from orchestrator.launch.clusters import ClusterProfile, load_cluster, split_cluster_overrides
 from orchestrator.launch.rundir import (
     RUNS,
@@ -32,6 +32,7 @@ from orchestrator.launch.rundir import (
     record_submission,
 )
 from orchestrator.launch.runspec import RunSpec, fingerprint, make_run_id, make_sweep_id
+from orchestrator.launch.secrets import redact_overrides, redacted_profile
 from orchestrator.launch.sweep import GridPoint, expand_grid, grid_overrides, load_sweep_file, parse_grid_option
 
 __all__ = ["RunOutcome", "SubmitResult", "plan_runs", "resume_run", "run_one", "submit"]
@@ -74,6 +75,15 @@ def _trainer_entry(trainer: str) -> dict[str, str]:
     return {"spec_module": entry.spec_module, "entry_point": entry.entry_point}
 
 
+MAX_SEED = 2**32 - 1  # numpy's and SB3's seeds are unsigned 32-bit
+
+
+def check_seed(seed: int | None) -> None:
+    """``--seed``: a whole number the RNGs take (0 .. 2**32-1), checked before anything is written."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise LaunchError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
+
+
 def plan_runs(
     configs: Sequence[Path],
     *,
@@ -87,6 +97,7 @@ def plan_runs(
     provenance: Provenance | None = None,
 ) -> tuple[list[RunSpec], list[str]]:
     """Resolve every config at every grid point and fan out over seeds. Raises one ConfigError with every issue."""
+    check_seed(seed)
     resolve = resolver or _default_resolver()
     issues: list[ConfigIssue] = []
     resolved_all: list[tuple[Path, GridPoint, tuple[str, ...], Any]] = []
@@ -254,7 +265,8 @@ def submit(
     scheduler = {
         "backend": profile.backend,
         "cluster": profile.name,
-        "profile": profile.to_dict(),
+        "profile": redacted_profile(profile),
+        "cluster_overrides": redact_overrides(cluster_overrides),
         "workdir": str(backend.workdir),
         "submit_host": socket.gethostname(),
         "max_requeues": profile.max_requeues,
@@ -263,6 +275,9 @@ def submit(
     _each(specs, lambda spec: create_run_dir(spec, provenance, scheduler=scheduler))
     try:
         handles = backend.submit(specs)
+    except PartialSubmission as exc:
+        _record_handles(specs, exc.handles)
+        _partial_failure(specs, exc, sweep_id, base)
     except Exception as exc:
         message = f"submission failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         for spec in specs:
@@ -270,9 +285,7 @@ def submit(
         if isinstance(exc, LaunchError):
             raise
         raise LaunchError(message) from exc
-    submitted_at = utc_now()
-    pairs = list(zip(specs, handles, strict=True))
-    _each(pairs, lambda pair: record_submission(pair[0].run_dir, {**pair[1].to_dict(), "submitted_at": submitted_at}))
+    pairs = _record_handles(specs, handles)
     for spec, handle in pairs:
         result.runs.append(
             {
@@ -287,6 +300,29 @@ def submit(
             }
         )
     return result
+
+
+def _record_handles(specs: Sequence[RunSpec], handles: Sequence[JobHandle]) -> list[tuple[RunSpec, JobHandle]]:
+    """Write each queued job's id and logs into its run's ``run.json`` (handles answer a prefix of ``specs``)."""
+    submitted_at = utc_now()
+    pairs = list(zip(specs, handles, strict=False))
+    _each(pairs, lambda pair: record_submission(pair[0].run_dir, {**pair[1].to_dict(), "submitted_at": submitted_at}))
+    return pairs
+
+
+def _partial_failure(specs: Sequence[RunSpec], exc: PartialSubmission, sweep_id: str, root: Path) -> NoReturn:
+    """The scheduler took the first arrays and refused one: those queued keep training (their job ids are in their
+    run.json, so status and cancel reach them); only the runs never queued are marked failed. Raises the one-line
+    error that says both and how to go on."""
+    unqueued = list(specs)[len(exc.handles) :]
+    for spec in unqueued:
+        update_run_manifest(spec.run_dir, _fail_with(f"not queued: {exc}"))
+    root_opt = "" if root == artifact_root(None) else f" --artifact-root {root}"
+    raise LaunchError(
+        f"{exc}; {len(exc.handles)} run(s) of sweep {sweep_id} are queued (orch status {sweep_id}{root_opt}, "
+        f"orch cancel {sweep_id}{root_opt} stops them); {len(unqueued)} run(s) were not queued and are marked failed "
+        f"(orch resume {sweep_id}{root_opt} submits them)"
+    ) from exc
 
 
 def _each(items: Sequence[Any], work: Callable[[Any], Any]) -> None:
@@ -342,6 +378,7 @@ def run_one(
     from orchestrator.launch.clusters import profile_from_dict
     from orchestrator.launch.inprocess import run_in_process
 
+    check_seed(seed)
     config_overrides, cluster_overrides = split_cluster_overrides(overrides)
     if cluster_overrides:
         raise LaunchError("--set cluster.KEY=VALUE applies to orch submit, not orch run")
@@ -372,9 +409,11 @@ def run_one(
 
 
 def resume_run(run_dir: Path) -> RunOutcome:
-    """``orch run --resume RUN_DIR``: continue a run here from its newest complete checkpoint."""
+    """``orch run --resume RUN_DIR``: continue a run here, in the foreground, from its newest complete checkpoint.
+    Refused while anything still runs it (its job pending, running or about to be requeued; a trainer on it)."""
     from manifests import load_run_manifest
     from orchestrator.launch.inprocess import run_in_process
+    from orchestrator.resume import check_not_alive
 
     run_dir = Path(run_dir).absolute()
     if not (run_dir / "run.json").is_file() or not (run_dir / "resolved.json").is_file():
@@ -382,11 +421,9 @@ def resume_run(run_dir: Path) -> RunOutcome:
     manifest = load_run_manifest(run_dir, validate=False)
     if manifest.status == "completed":
         raise LaunchError(f"run {manifest.run_id} is completed already; nothing to resume")
-    if manifest.status == "running" and manifest.scheduler.get("backend") not in (None, "inprocess"):
-        raise LaunchError(
-            f"run {manifest.run_id} is running under {manifest.scheduler.get('backend')}; "
-            f"cancel it first (orch cancel {manifest.run_id})"
-        )
+    refused = check_not_alive([(run_dir, manifest.to_dict())])
+    if refused:
+        raise LaunchError(f"run {manifest.run_id} is not resumed: {refused[manifest.run_id]}")
     update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resumed_by", "orch run --resume"))
     with contextlib.suppress(Exception):  # the run's manifest holds the error; the caller reports it
         run_in_process(str(run_dir), resume=True, dry_run=manifest.dry_run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,9 +17,12 @@ from typing import Any
 
 from orchestrator.errors import LaunchError
 
-__all__ = ["GridPoint", "expand_grid", "grid_overrides", "load_sweep_file", "parse_grid_option"]
+__all__ = ["MAX_GRID_POINTS", "GridPoint", "expand_grid", "grid_overrides", "load_sweep_file", "parse_grid_option"]
 
 GridPoint = dict[str, Any]
+# Points of one submission: every one is resolved and validated before anything is queued (about 2 ms each), and
+# ``12 values ^ 7 keys`` would never finish; split a bigger study into several submissions.
+MAX_GRID_POINTS = 10_000
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -96,9 +100,18 @@ def parse_grid_option(items: Iterable[str]) -> dict[str, list[Any]]:
 
 
 def expand_grid(grid: Mapping[str, list[Any]], points: list[GridPoint] | None = None) -> list[GridPoint]:
-    """Every point: ``points`` (or one empty point) crossed with the cartesian product of ``grid``."""
+    """Every point: ``points`` (or one empty point) crossed with the cartesian product of ``grid``. More than
+    :data:`MAX_GRID_POINTS` is refused before any point is built."""
     base = points if points else [{}]
     keys = list(grid)
+    sizes = [len(base), *(len(grid[k]) for k in keys)]
+    total = math.prod(sizes)
+    if total > MAX_GRID_POINTS:
+        shape = " x ".join(str(n) for n in sizes if n != 1) or "1"
+        raise LaunchError(
+            f"the grid has {total:,} points ({shape}), more than {MAX_GRID_POINTS:,} per submission; "
+            "sweep fewer values, or split it into several submissions"
+        )
     combos = list(itertools.product(*(grid[k] for k in keys))) if keys else [()]
     out: list[GridPoint] = []
     for point in base:
@@ -112,6 +125,8 @@ def load_sweep_file(path: str | Path) -> list[GridPoint]:
     import yaml
 
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise LaunchError(f"--sweep {p}: not a regular file (a folder, FIFO or device); give a YAML file")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:

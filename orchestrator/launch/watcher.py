@@ -5,7 +5,9 @@ many job ids. It answers from ``<artifact_root>/.orch/scheduler-<backend>.json``
 ``ttl_s``; otherwise ONE process (a file lock elects it) asks the backend once for every job not known to be
 finished, and writes the answer for the others. When the scheduler cannot be reached the last answer is kept,
 the next try is pushed back (doubling, up to ``max_backoff_s``) and the caller is told that the state may be stale.
-Finished jobs never change, so they are not asked about again.
+A finished job is not asked about again, unless the caller names it in ``recheck``: a job can come back from a
+final state (``scontrol requeue`` of a failed job, a requeue after NODE_FAIL), and ``orch status`` rechecks every
+job whose run still says pending or running, so such a job shows as pending or running again.
 """
 
 from __future__ import annotations
@@ -113,9 +115,14 @@ class SchedulerWatcher:
         known = cache.get("states") or {}
         return {i: JobState.from_dict(known[i]) for i in ids if isinstance(known.get(i), dict)}
 
-    def _fresh_enough(self, cache: dict[str, Any], ids: list[str], now: float) -> bool:
+    @staticmethod
+    def _open(cache: dict[str, Any], ids: Iterable[str], recheck: frozenset[str]) -> list[str]:
+        """Ids to (re)ask about: not known to be finished, or named for a recheck."""
         known = cache.get("states") or {}
-        open_ids = [i for i in ids if (known.get(i) or {}).get("state") not in _FINAL]
+        return [i for i in ids if i in recheck or (known.get(i) or {}).get("state") not in _FINAL]
+
+    def _fresh_enough(self, cache: dict[str, Any], ids: list[str], now: float, recheck: frozenset[str]) -> bool:
+        open_ids = self._open(cache, ids, recheck)
         if not open_ids:
             return True
         asked = set(cache.get("asked") or [])
@@ -126,31 +133,34 @@ class SchedulerWatcher:
         message = f"{STALE_MESSAGE} ({error})" if error else STALE_MESSAGE
         return WatchResult(self._states(cache, ids), stale=True, message=message)
 
-    def states(self, job_ids: Iterable[str]) -> WatchResult:
-        """States of ``job_ids``: from the cache when fresh, else from one backend query. Never raises."""
+    def states(self, job_ids: Iterable[str], recheck: Iterable[str] = ()) -> WatchResult:
+        """States of ``job_ids``: from the cache when fresh, else from one backend query. Never raises.
+
+        ``recheck``: ids asked about again even when cached as finished (still within the rate limit)."""
         ids = sorted({str(j) for j in job_ids if j})
         if not ids:
             return WatchResult()
+        again = frozenset(str(j) for j in recheck) & set(ids)
         cache = self._load()
         now = self.clock()
-        if self._fresh_enough(cache, ids, now):
+        if self._fresh_enough(cache, ids, now, again):
             return WatchResult(self._states(cache, ids), stale=bool(cache.get("failures")), message=None)
         if now < _num(cache.get("retry_at")):
             return self._stale(cache, ids)
         with self._lock() as holder:
             cache = self._load()  # another process may have refreshed it while we waited
             now = self.clock()
-            if self._fresh_enough(cache, ids, now):
+            if self._fresh_enough(cache, ids, now, again):
                 return WatchResult(self._states(cache, ids))
             if not holder or now < _num(cache.get("retry_at")):
                 return self._stale(cache, ids)
-            return self._refresh(cache, ids, now)
+            return self._refresh(cache, ids, now, again)
 
-    def _refresh(self, cache: dict[str, Any], ids: list[str], now: float) -> WatchResult:
+    def _refresh(self, cache: dict[str, Any], ids: list[str], now: float, recheck: frozenset[str]) -> WatchResult:
         known: dict[str, Any] = dict(cache.get("states") or {})
-        # Ask for every job not known to be finished (ours and other callers'), in one call.
+        # Ask for every job not known to be finished (ours and other callers'), and the rechecks, in one call.
         open_known = [i for i, s in known.items() if (s or {}).get("state") not in _FINAL]
-        ask = sorted({*(i for i in ids if (known.get(i) or {}).get("state") not in _FINAL), *open_known})
+        ask = sorted({*self._open(cache, ids, recheck), *open_known})
         try:
             answer = self.query(ask)
         except Exception as exc:  # never fatal: keep the last answer and back off

@@ -67,3 +67,16 @@ def test_a_character_cut_in_half_waits_for_its_end(tmp_path: Path) -> None:
     assert _read_from(path, 0) == "n"
     path.write_bytes(data)
     assert _read_from(path, 0) == "né" and _read_from(path, 1) == "é"
+
+
+def test_follow_stops_when_the_backend_says_the_job_is_gone(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = finished.stdout.strip()  # a process that ran and exited: what a SIGKILLed trainer leaves
+    run_dir = _run(tmp_path, 1, backend="inprocess", job_id=f"pid-{dead_pid}", submit_host=socket.gethostname())
+    (run_dir / "logs" / "attempt_1.out").write_text("step 1\n")
+    chunks = list(follow_log(locate_log(tmp_path, "r1"), sleep=lambda _: None, alive_every=3, max_idle_polls=50))
+    assert chunks[0] == "step 1\n" and "the job is gone; run.json still says running" in chunks[-1]

@@ -65,8 +65,9 @@ class FixedScheduler:
     def __call__(self, root: Path, backend: str) -> FixedScheduler:
         return self
 
-    def states(self, ids: Any) -> WatchResult:
+    def states(self, ids: Any, recheck: Any = ()) -> WatchResult:
         self.asked.append(sorted(ids))
+        self.rechecked = sorted(recheck)
         states = {i: JobState(i, self.table[i], self.table[i].upper()) for i in ids if i in self.table}
         return WatchResult(
             states, stale=self.stale, message="scheduler unreachable, state may be stale" if self.stale else None
@@ -186,3 +187,31 @@ def test_status_is_light_and_fast(tmp_path: Path) -> None:
     assert rc == "0" and heavy == "", result.stderr
     assert len(json.loads(result.stdout)["runs"]) == 50
     assert float(cpu) < 1.0, f"orch status used {cpu}s of CPU (wall {wall}s)"
+
+
+def test_jobs_of_runs_still_pending_or_running_are_rechecked(tmp_path: Path) -> None:
+    _run(tmp_path, "r-running", job="11")
+    _run(tmp_path, "r-failed", job="12", status="failed")
+    _run(tmp_path, "r-preempted", job="13", status="preempted")
+    sched = FixedScheduler({"11": "pending", "12": "failed", "13": "pending"})
+    rows = {r.run_id: r for r in collect_status(tmp_path, "SW", watcher_factory=sched).runs}
+    assert sched.rechecked == ["11", "13"]  # a failed run's job is not asked about again
+    assert rows["r-running"].status == "pending" and rows["r-failed"].status == "failed"
+
+
+def test_an_unreadable_run_json_is_reported_not_skipped(tmp_path: Path) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode")
+    run_dir = _run(tmp_path, "r-private", job=None)
+    (run_dir / "run.json").chmod(0o000)
+    report = collect_status(tmp_path, all_runs=True)
+    assert report.runs == [] and any("r-private" in m and "permission denied" in m for m in report.messages)
+
+
+def test_a_corrupt_run_json_is_reported_not_skipped(tmp_path: Path) -> None:
+    run_dir = _run(tmp_path, "r-torn", job=None)
+    (run_dir / "run.json").write_text('{"run_id": "r-to')
+    report = collect_status(tmp_path, all_runs=True)
+    assert report.runs == [] and any(m.startswith("r-torn: cannot read") for m in report.messages)

@@ -16,7 +16,15 @@ from typing import Any
 from manifests import atomic_path, atomic_write_json, read_json, sha256_file, utc_now
 
 # sha256_file (manifests.io) stays importable from here: it is the checksum every sidecar records.
-__all__ = ["CheckpointInfo", "find_latest_checkpoint", "list_checkpoints", "save_checkpoint", "sha256_file"]
+__all__ = [
+    "CheckpointInfo",
+    "delete_checkpoint",
+    "find_latest_checkpoint",
+    "list_checkpoints",
+    "save_checkpoint",
+    "sha256_file",
+    "verify_checkpoint",
+]
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -106,6 +114,21 @@ def list_checkpoints(run_dir: str | os.PathLike[str], *, verify: bool = True) ->
 def find_latest_checkpoint(
     run_dir: str | os.PathLike[str], *, kinds: tuple[str, ...] = ("step", "final")
 ) -> CheckpointInfo | None:
-    """The newest complete checkpoint of the given kinds (resume point), or None."""
-    candidates = [c for c in list_checkpoints(run_dir) if c.kind in kinds]
-    return candidates[-1] if candidates else None
+    """The newest complete checkpoint of the given kinds (resume point), or None.
+
+    Candidates are hashed newest first and the search stops at the first that verifies, so a resume reads one
+    checkpoint (two when the newest is torn), not every checkpoint the run ever wrote.
+    """
+    candidates = [c for c in list_checkpoints(run_dir, verify=False) if c.kind in kinds]
+    return next((c for c in reversed(candidates) if verify_checkpoint(c)), None)
+
+
+def verify_checkpoint(info: CheckpointInfo) -> bool:
+    """Whether the checkpoint file is still there and its sha256 matches its sidecar."""
+    return info.path.is_file() and sha256_file(info.path) == info.sha256
+
+
+def delete_checkpoint(info: CheckpointInfo) -> None:
+    """Remove a checkpoint: the sidecar first (so it stops counting as complete at once), then the file."""
+    info.sidecar.unlink(missing_ok=True)
+    info.path.unlink(missing_ok=True)

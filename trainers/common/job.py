@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainJob"]
+__all__ = ["WANDB_OFFLINE_ON_NODE", "TrainJob"]
+
+# Set by the job entry on a cluster's compute node: W&B must log offline there (``orch sync`` uploads later).
+WANDB_OFFLINE_ON_NODE = "ORCH_WANDB_OFFLINE"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from manifests import CheckpointRecord, RunManifest, load_run_manifest, save_run_manifest, update_run_manifest, utc_now
+from manifests import (
+    CheckpointRecord,
+    RunManifest,
+    load_run_manifest,
+    manifest_lock,
+    save_run_manifest,
+    update_run_manifest,
+    utc_now,
+)
 from manifests.provenance import code_identity, host_info, package_versions
 
 __all__ = ["RunRecorder"]
@@ -23,7 +31,9 @@ class RunRecorder:
     def __init__(self, run_dir: str | os.PathLike[str], *, resolved: dict[str, Any] | None = None):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if not (self.run_dir / "run.json").exists():
+        with manifest_lock(self.run_dir):  # check-and-create, like every other write of run.json, under its lock
+            if (self.run_dir / "run.json").exists():
+                return
             resolved = resolved or {}
             manifest = RunManifest(
                 run_id=self.run_dir.name,
@@ -74,6 +84,15 @@ class RunRecorder:
             keep = [c for c in m.checkpoints if c.path != rel and not (kind in ("best", "final") and c.kind == kind)]
             keep.append(CheckpointRecord(path=rel, step=int(step), sha256=sha256, kind=kind, metrics=metrics))
             m.checkpoints = keep
+
+        update_run_manifest(self.run_dir, change)
+
+    def drop_checkpoints(self, paths: list[Path]) -> None:
+        """Forget checkpoint records whose files the trainer deleted (``keep_last``)."""
+        gone = {str(Path(p).resolve().relative_to(self.run_dir.resolve())) for p in paths}
+
+        def change(m: RunManifest) -> None:
+            m.checkpoints = [c for c in m.checkpoints if c.path not in gone]
 
         update_run_manifest(self.run_dir, change)
 

@@ -1,8 +1,10 @@
 """Experiment tracking: TensorBoard event files and Weights & Biases, behind one small object.
 
 W&B runs offline into the run directory when there is no API key (or ``mode: offline``/``WANDB_MODE=offline``), so
-tests and air-gapped nodes never touch the network. The W&B run id is kept by the caller in the run manifest and
-passed back on resume, so a resumed run continues the same W&B run.
+tests and air-gapped nodes never touch the network. On a cluster's compute nodes the job entry sets
+``ORCH_WANDB_OFFLINE`` (unless the profile sets ``WANDB_MODE``): nodes usually have no route out, and ``orch sync``
+uploads the offline runs from a login node. The W&B run id is kept by the caller in the run manifest and passed back
+on resume, so a resumed run continues the same W&B run.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from trainers.common.job import WANDB_OFFLINE_ON_NODE
 
 if TYPE_CHECKING:  # heavy, imported only when a tracker is built
     from torch.utils.tensorboard import SummaryWriter
@@ -24,11 +28,14 @@ WandbMode = Literal["online", "offline", "disabled"]
 def wandb_mode(configured: str | None) -> WandbMode:
     """``WANDB_MODE`` wins over the config; without an API key anything but ``disabled`` becomes ``offline``.
 
-    An unknown mode also becomes ``offline``: a typo must never send data anywhere.
+    An unknown mode also becomes ``offline``: a typo must never send data anywhere. ``$ORCH_WANDB_OFFLINE`` (a compute
+    node without network) turns ``online`` into ``offline`` too.
     """
     requested = os.environ.get("WANDB_MODE") or configured or "online"
     if requested == "disabled":
         return "disabled"
+    if os.environ.get(WANDB_OFFLINE_ON_NODE):
+        return "offline"
     has_key = bool(os.environ.get("WANDB_API_KEY")) or (Path.home() / ".netrc").exists()
     if requested == "online" and has_key:
         return "online"

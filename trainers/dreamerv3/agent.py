@@ -2,11 +2,13 @@
 
 * :func:`world_model_loss`: posterior over a replayed batch, symlog reconstruction, twohot reward, continue, and
   KL balancing with free bits (paper eq. 5).
-* :func:`imagine`: rollouts of ``horizon`` steps from every posterior state. The world model runs under
-  ``no_grad`` (the actor learns by REINFORCE, not by backpropagating through the dynamics), and only the actor's
-  forward passes on detached features are recorded for autograd.
-* :func:`behaviour_loss`: lambda-returns, percentile return normalisation, REINFORCE actor loss with entropy, and
-  the twohot critic loss with the slow-critic regulariser.
+* :func:`imagine` / :func:`imagine_differentiable`: rollouts of ``horizon`` steps from every posterior state. For
+  REINFORCE (discrete actions by default) the whole rollout runs without gradient; the actor's log-probabilities are
+  computed afterwards in one batched pass. For dynamics backpropagation (continuous actions by default, paper v1) the
+  rollout keeps the graph from every action through the world model (straight-through latents) to the return.
+* :func:`behaviour_loss`: lambda-returns, percentile return normalisation, the actor loss of ``actor_grad``
+  (REINFORCE with advantages, or the normalised return itself) with entropy, the twohot critic loss with the
+  slow-critic regulariser, and optionally the replay critic loss of the current reference (``repval``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from torch import Tensor, nn
 from trainers.dreamerv3.config import ModelConfig
 from trainers.dreamerv3.maths import (
     ReturnNormalizer,
+    bound_action,
     categorical_entropy,
     kl_balance,
     lambda_return,
     one_hot,
+    replay_lambda_return,
     sample_index,
     sample_one_hot,
     symlog_bins,
@@ -34,9 +38,28 @@ from trainers.dreamerv3.maths import (
     twohot_log_prob,
     unimix_logits,
 )
-from trainers.dreamerv3.networks import MLP, RSSM, ObsDecoder, ObsEncoder, mlp_on_state
+from trainers.dreamerv3.networks import (
+    MLP,
+    RSSM,
+    ObsDecoder,
+    ObsEncoder,
+    first_layers_on_state,
+    mlp_on_state,
+    mlp_rest,
+)
 
-__all__ = ["ActionSpec", "DreamerAgent", "behaviour_loss", "imagine", "world_model_loss"]
+__all__ = [
+    "ACTOR_GRADS",
+    "ActionSpec",
+    "DreamerAgent",
+    "Imagined",
+    "behaviour_loss",
+    "imagine",
+    "imagine_differentiable",
+    "world_model_loss",
+]
+
+ACTOR_GRADS = ("reinforce", "dynamics")
 
 
 @dataclass(frozen=True)
@@ -90,7 +113,8 @@ class DreamerAgent(nn.Module):
         return (torch.tanh(mean), std)
 
     def sample_action(self, dist: tuple[Tensor, ...], generator: torch.Generator | None, explore: bool) -> Tensor:
-        """Sample (or take the mode of) an action; discrete actions are one-hot."""
+        """Sample (or take the mode of) an action: one-hot for discrete actions; for continuous ones a sample of the
+        normal, not yet bounded (log-probabilities are of this value; :func:`bound_action` gives what is used)."""
         if self.action.discrete:
             logits = dist[0]
             if explore:
@@ -101,6 +125,10 @@ class DreamerAgent(nn.Module):
             return mean.detach()
         noise = torch.randn(mean.shape, device=mean.device, generator=generator)
         return (mean + std * noise).detach()
+
+    def used_action(self, sample: Tensor) -> Tensor:
+        """The action the env, the replay and imagination all see: a continuous sample bounded to [-1, 1]."""
+        return sample if self.action.discrete else bound_action(sample)
 
     def log_prob_entropy(self, dist: tuple[Tensor, ...], action: Tensor) -> tuple[Tensor, Tensor]:
         """log pi(a) and the policy entropy, summed over action dims."""
@@ -122,7 +150,10 @@ class DreamerAgent(nn.Module):
         explore: bool = True,
         generator: torch.Generator | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """One environment step for a batch of envs. ``state`` holds deter, stoch and the previous action."""
+        """One environment step for a batch of envs. ``state`` holds deter, stoch and the previous action.
+
+        ``generator`` must live on the device of ``is_first`` (the agent's device): it draws the latent and action
+        samples there."""
         n = is_first.shape[0]
         device = is_first.device
         if state is None:
@@ -144,7 +175,7 @@ class DreamerAgent(nn.Module):
             post = out["post_logits"][:, 0]
             last["stoch"] = one_hot(post.argmax(-1), self.cfg.classes).reshape(n, -1)
         feat = torch.cat([last["deter"], last["stoch"]], -1)
-        action = self.sample_action(self.actor_dist(feat), generator, explore)
+        action = self.used_action(self.sample_action(self.actor_dist(feat), generator, explore))
         return action, {"deter": last["deter"], "stoch": last["stoch"], "action": action}
 
 
@@ -165,6 +196,8 @@ def world_model_loss(
         agent.cont_head(feat).squeeze(-1).float(), cont_target, reduction="none"
     )
     dyn, rep, kl, clipped = kl_balance(post["post_logits"], post["prior_logits"], free_bits=cfg.free_bits)
+    # Logged before the free-bits clamp (KL[sg(post) || prior] and KL[post || sg(prior)] have one value; the
+    # stop-gradients differ), so "the KL stays above free bits" is a check that can fail.
     pred = obs_nll + reward_nll + cont_nll
     loss = (cfg.beta_pred * pred + cfg.beta_dyn * dyn + cfg.beta_rep * rep).mean()
     prior_ent = categorical_entropy(post["prior_logits"]).sum(-1)
@@ -174,9 +207,11 @@ def world_model_loss(
         "obs_nll": obs_nll.detach().mean(),
         "reward_nll": reward_nll.detach().mean(),
         "continue_nll": cont_nll.detach().mean(),
-        "kl_dyn": dyn.detach().mean(),
-        "kl_rep": rep.detach().mean(),
+        "kl_dyn": kl.mean(),
+        "kl_rep": kl.mean(),
         "kl_total": kl.mean(),
+        "loss_dyn": dyn.detach().mean(),
+        "loss_rep": rep.detach().mean(),
         "free_bits_applied": clipped.float().mean(),
         "prior_entropy": prior_ent.detach().mean(),
         "posterior_entropy": post_ent.detach().mean(),
@@ -189,53 +224,112 @@ def world_model_loss(
     return loss, metrics, starts
 
 
+@dataclass(frozen=True)
+class Imagined:
+    """An imagined rollout, time on axis 0: states (H+1, N, ...), the sampled actions (H, N, A) and, for dynamics
+    backpropagation, the policy entropy (H, N) with its graph."""
+
+    deter: Tensor
+    stoch: Tensor  # class indices (H+1, N, S) from :func:`imagine`; straight-through one-hots (H+1, N, S*C) otherwise
+    action: Tensor
+    entropy: Tensor | None = None
+
+    @property
+    def feat(self) -> Tensor:
+        return torch.cat([self.deter, self.stoch], -1)
+
+
+@torch.no_grad()
 def imagine(
     agent: DreamerAgent, starts: Mapping[str, Tensor], horizon: int, generator: torch.Generator | None = None
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Roll the prior forward ``horizon`` steps from ``starts`` with actions from the actor.
+) -> Imagined:
+    """Roll the prior forward ``horizon`` steps from ``starts`` with actions from the actor, without gradient.
 
     States are kept as (deter, class indices of the one-hot stoch): every network's first layer then gathers S
-    weight columns instead of multiplying by a mostly-zero vector. Returns (deter (H+1, N, D) and indices
-    (H+1, N, S), both without grad; log pi (H, N) and entropy (H, N) with grad to the actor only).
+    weight columns instead of multiplying by a mostly-zero vector. The actions are the actor's samples (before
+    bounding), so REINFORCE can score them afterwards in one batched pass.
     """
     cfg = agent.cfg
     deter = starts["deter"].detach()
     index = starts["stoch"].detach().reshape(-1, cfg.stoch, cfg.classes).argmax(-1)
-    deters, indices, logps, ents = [deter], [index], [], []
+    deters, indices, actions = [deter], [index], []
     for _ in range(horizon):
-        dist = agent.actor_dist_state(deter, index)
-        action = agent.sample_action(dist, generator, explore=True)
-        logp, ent = agent.log_prob_entropy(dist, action)
-        logps.append(logp)
-        ents.append(ent)
-        with torch.no_grad():
-            deter, prior = agent.rssm.img_step_index(index, deter, action)
-            index = sample_index(prior, generator)
+        sample = agent.sample_action(agent.actor_dist_state(deter, index), generator, explore=True)
+        deter, prior = agent.rssm.img_step_index(index, deter, agent.used_action(sample))
+        index = sample_index(prior, generator)
         deters.append(deter)
         indices.append(index)
-    return torch.stack(deters), torch.stack(indices), torch.stack(logps), torch.stack(ents)
+        actions.append(sample)
+    return Imagined(torch.stack(deters), torch.stack(indices), torch.stack(actions))
+
+
+def imagine_differentiable(
+    agent: DreamerAgent, starts: Mapping[str, Tensor], horizon: int, generator: torch.Generator | None = None
+) -> Imagined:
+    """Roll the prior forward with reparameterised continuous actions and straight-through latents, keeping the
+    graph: the return's gradient reaches the actor through the learned dynamics (paper v1, continuous actions)."""
+    if agent.action.discrete:
+        raise ValueError("actor_grad: dynamics needs continuous actions; discrete actions use reinforce")
+    deter = starts["deter"].detach()
+    stoch = starts["stoch"].detach()
+    deters, stochs, actions, ents = [deter], [stoch], [], []
+    for _ in range(horizon):
+        mean, std = agent.actor_dist(torch.cat([deter, stoch], -1))
+        noise = torch.randn(mean.shape, device=mean.device, generator=generator)
+        sample = mean + std * noise
+        deter, prior = agent.rssm.img_step(stoch, deter, agent.used_action(sample))
+        stoch = sample_one_hot(prior, generator).reshape(stoch.shape)
+        deters.append(deter)
+        stochs.append(stoch)
+        actions.append(sample)
+        ents.append((0.5 + 0.5 * math.log(2 * math.pi) + torch.log(std)).sum(-1))
+    return Imagined(torch.stack(deters), torch.stack(stochs), torch.stack(actions), torch.stack(ents))
 
 
 def behaviour_loss(
-    agent: DreamerAgent, starts: Mapping[str, Tensor], horizon: int, generator: torch.Generator | None = None
+    agent: DreamerAgent,
+    starts: Mapping[str, Tensor],
+    horizon: int,
+    generator: torch.Generator | None = None,
+    *,
+    actor_grad: str = "reinforce",
+    replay: Mapping[str, Tensor] | None = None,
+    repval_scale: float = 0.0,
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """Actor and critic losses on imagined trajectories; returns (actor loss, critic loss, metrics)."""
+    """Actor and critic losses on imagined trajectories; returns (actor loss, critic loss, metrics).
+
+    ``actor_grad``: ``reinforce`` scores the sampled actions with normalised advantages; ``dynamics`` maximises the
+    normalised lambda-return by backpropagating through the world model (the caller takes gradients for the actor's
+    parameters only). With ``repval_scale`` > 0 and the replayed ``replay`` batch the critic also learns the
+    lambda-returns of the replayed sequences, bootstrapped from imagination (current reference, ``repval``).
+    """
+    if actor_grad not in ACTOR_GRADS:
+        raise ValueError(f"actor_grad {actor_grad!r} must be one of {', '.join(ACTOR_GRADS)}")
     cfg = agent.cfg
-    deter, index, logp, ent = imagine(agent, starts, horizon, generator)
-    c = cfg.classes
-    with torch.no_grad():
-        reward = twohot_decode(mlp_on_state(agent.reward_head, deter[1:], index[1:], c), agent.bins)
-        cont = (mlp_on_state(agent.cont_head, deter[1:], index[1:], c).squeeze(-1) > 0).float()  # Bernoulli mode
-        slow = twohot_decode(mlp_on_state(agent.slow_critic, deter[:-1], index[:-1], c), agent.bins)
-    value_logits = mlp_on_state(agent.critic, deter, index, c)
-    value = twohot_decode(value_logits.detach(), agent.bins)
+    if actor_grad == "dynamics":
+        traj = imagine_differentiable(agent, starts, horizon, generator)
+        terms = _dynamics_terms(agent, traj)
+    else:
+        traj = imagine(agent, starts, horizon, generator)
+        terms = _reinforce_terms(agent, traj)
+    reward, cont, slow, value_logits, value = (
+        terms["reward"],
+        terms["cont"],
+        terms["slow"],
+        terms["logits"],
+        terms["value"],
+    )
     disc = cfg.gamma * cont
-    ret = lambda_return(reward, disc, value, cfg.lam)
+    ret = lambda_return(reward, disc, terms["value_for_return"], cfg.lam)
     weight = starts["cont"].unsqueeze(0) * torch.cumprod(torch.cat([torch.ones_like(disc[:1]), disc[:-1]]), 0)
     offset, scale = agent.retnorm.update(ret)
-    adv = (ret - value[:-1]) / scale
-    actor_loss = -(weight * (logp * adv + cfg.entropy * ent)).mean()
-    critic_nll = -twohot_log_prob(value_logits[:-1], ret, agent.bins)
+    adv = (ret.detach() - value[:-1]) / scale
+    ent = terms["entropy"]
+    # dynamics: the gradient of the normalised return itself reaches the actor; reinforce: scored samples
+    objective = (ret - offset) / scale if actor_grad == "dynamics" else terms["logp"] * adv
+    actor_loss = -(weight * (objective + cfg.entropy * ent)).mean()
+    ret_target = ret.detach()
+    critic_nll = -twohot_log_prob(value_logits[:-1], ret_target, agent.bins)
     critic_reg = -twohot_log_prob(value_logits[:-1], slow, agent.bins)
     critic_loss = (weight * (critic_nll + cfg.slow_critic_reg * critic_reg)).mean()
     metrics = {
@@ -246,13 +340,92 @@ def behaviour_loss(
         "value_std": _std(value),
         "adv_mean": adv.mean(),
         "adv_std": _std(adv),
-        "ret_mean": ret.mean(),
+        "ret_mean": ret_target.mean(),
         "ret_p05": offset,
         "ret_p95": agent.retnorm.high,
         "ret_scale": scale,
-        "imag_reward_mean": reward.mean(),
+        "imag_reward_mean": reward.detach().mean(),
     }
+    if repval_scale > 0.0 and replay is not None:
+        rep_loss = _replay_value_loss(agent, starts, replay, boot=ret_target[0])
+        critic_loss = critic_loss + repval_scale * rep_loss
+        metrics["loss_repval"] = rep_loss.detach()
+        metrics["loss_critic"] = critic_loss.detach()
     return actor_loss, critic_loss, metrics
+
+
+def _reinforce_terms(agent: DreamerAgent, traj: Imagined) -> dict[str, Tensor]:
+    """Heads on a rollout of :func:`imagine`: the fixed-target heads in one fused pass without gradient, then
+    actor and critic in one fused pass with gradient (log-probabilities of the sampled actions, value logits)."""
+    c = agent.cfg.classes
+    deter, index = traj.deter, traj.stoch
+    with torch.no_grad():
+        h_rew, h_cont, h_slow = first_layers_on_state(
+            [agent.reward_head, agent.cont_head, agent.slow_critic], deter, index, c
+        )
+        reward = twohot_decode(mlp_rest(agent.reward_head, h_rew[1:]), agent.bins)
+        cont = (mlp_rest(agent.cont_head, h_cont[1:]).squeeze(-1) > 0).float()  # Bernoulli mode
+        slow = twohot_decode(mlp_rest(agent.slow_critic, h_slow[:-1]), agent.bins)
+    h_actor, h_critic = first_layers_on_state([agent.actor, agent.critic], deter, index, c)
+    logits = mlp_rest(agent.critic, h_critic)
+    logp, ent = agent.log_prob_entropy(agent._dist(mlp_rest(agent.actor, h_actor[:-1])), traj.action)
+    value = twohot_decode(logits.detach(), agent.bins)
+    return {
+        "reward": reward,
+        "cont": cont,
+        "slow": slow,
+        "logits": logits,
+        "value": value,
+        "value_for_return": value,
+        "logp": logp,
+        "entropy": ent,
+    }
+
+
+def _dynamics_terms(agent: DreamerAgent, traj: Imagined) -> dict[str, Tensor]:
+    """Heads on a rollout of :func:`imagine_differentiable`: reward and value with the graph through the states (the
+    return the actor maximises), the critic's own loss on detached states, the rest without gradient."""
+    feat = traj.feat
+    fixed = feat.detach()
+    reward = twohot_decode(agent.reward_head(feat[1:]), agent.bins)
+    value_for_return = twohot_decode(agent.critic(feat), agent.bins)
+    with torch.no_grad():
+        cont = (agent.cont_head(fixed[1:]).squeeze(-1) > 0).float()
+        slow = twohot_decode(agent.slow_critic(fixed[:-1]), agent.bins)
+    logits = agent.critic(fixed)
+    assert traj.entropy is not None
+    return {
+        "reward": reward,
+        "cont": cont,
+        "slow": slow,
+        "logits": logits,
+        "value": value_for_return.detach(),
+        "value_for_return": value_for_return,
+        "entropy": traj.entropy,
+    }
+
+
+def _replay_value_loss(
+    agent: DreamerAgent, starts: Mapping[str, Tensor], replay: Mapping[str, Tensor], boot: Tensor
+) -> Tensor:
+    """Critic loss on the replayed posterior states: lambda-returns along each sequence, bootstrapped with the
+    imagined return from every state (``boot``, N = B * T), plus the slow-critic regulariser; transitions into a new
+    episode are not trained (as the reference's ``is_last`` mask)."""
+    cfg = agent.cfg
+    b, t = replay["reward"].shape
+    deter = starts["deter"].detach()
+    index = starts["stoch"].detach().reshape(-1, cfg.stoch, cfg.classes).argmax(-1)
+    logits = mlp_on_state(agent.critic, deter, index, cfg.classes).reshape(b, t, -1).transpose(0, 1)
+    with torch.no_grad():
+        slow = twohot_decode(mlp_on_state(agent.slow_critic, deter, index, cfg.classes), agent.bins)
+    slow = slow.reshape(b, t).t()
+    first = replay["is_first"].t()
+    valid = ~first[1:]
+    disc = cfg.gamma * (1.0 - replay["is_terminal"].t()[1:].float())
+    target = replay_lambda_return(replay["reward"].t()[1:].float(), disc, boot.reshape(b, t).t(), valid, cfg.lam)
+    nll = -twohot_log_prob(logits[:-1], target, agent.bins)
+    reg = -twohot_log_prob(logits[:-1], slow[:-1], agent.bins)
+    return (valid.float() * (nll + cfg.slow_critic_reg * reg)).mean()
 
 
 def _std(x: Tensor) -> Tensor:

@@ -3,7 +3,8 @@
 The reference config R of issue 5: CartPole-v1 state, LayerNorm GRU 512, 32 x 32 latents, 256-unit hidden layers,
 MLPs 2 x 256, batch 16 x 64, horizon 15, train ratio 512, fp32, 2 threads. ``size`` picks a paper size instead.
 Reports env steps/s, replay sampling ms, world-model and actor-critic ms, ms per update, updates/s, FLOPs per update
-(``torch.utils.flop_counter.FlopCounterMode``) and the fraction of a measured matmul peak.
+(``torch.utils.flop_counter.FlopCounterMode``) and the fraction of a measured matmul peak (of the precision run:
+bf16 autocast is measured against a bf16 matmul, which CPUs with avx512_bf16 or AMX run about twice as fast).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from trainers.dreamerv3.learner import Learner
 from trainers.dreamerv3.replay import SequenceReplay
 from trainers.dreamerv3.train import pick_device
 
-__all__ = ["REFERENCE_R", "bench_settings", "benchmark", "matmul_peak_gflops"]
+__all__ = ["REFERENCE_R", "bench_settings", "benchmark", "fp32_and_bf16", "matmul_peak_gflops"]
 
 REFERENCE_R: dict[str, Any] = {
     "env": {"id": "CartPole-v1"},
@@ -48,9 +49,11 @@ def bench_settings(size: str | None = None) -> dict[str, Any]:
     return settings
 
 
-def matmul_peak_gflops(n: int = 1024, reps: int = 10, clock: Any = time.perf_counter) -> float:
-    """Measured fp32 matmul throughput at the current thread count (best of ``reps``; ``clock`` may be CPU time)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_gflops(
+    n: int = 1024, reps: int = 10, clock: Any = time.perf_counter, dtype: torch.dtype = torch.float32
+) -> float:
+    """Measured matmul throughput at the current thread count (best of ``reps``; ``clock`` may be CPU time)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(reps):
@@ -129,6 +132,7 @@ def benchmark(
     n_params = sum(p.numel() for n, p in agent.named_parameters() if not n.startswith("slow_critic"))
     result: dict[str, Any] = {
         "config": {**settings, "model_resolved": dict(vars(cfg.model))},
+        "precision": cfg.precision,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
@@ -148,7 +152,7 @@ def benchmark(
     }
     if flops and device.type == "cpu":
         total = _count_flops(learner, replay.sample(cfg.batch_size, cfg.batch_length, device))
-        peak = matmul_peak_gflops()
+        peak = matmul_peak_gflops(dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
         result["gflop_per_update"] = total / 1e9
         result["achieved_gflops"] = total / 1e9 / per_update
         result["matmul_peak_gflops_measured"] = peak
@@ -167,3 +171,34 @@ def _loadavg() -> tuple[float, float, float]:
 def cli_benchmark(*, size: str | None = None, updates: int = 3, threads: int = 2) -> dict[str, Any]:
     """``orch bench dreamerv3 [--size S]``: R (or a paper size) timed over ``updates`` updates."""
     return benchmark(bench_settings(size), updates=updates, threads=threads)
+
+
+def fp32_and_bf16(settings: dict[str, Any], *, rounds: int = 1, **kwargs: Any) -> dict[str, Any]:
+    """The same benchmark in fp32 and with bf16 autocast, alternating for ``rounds`` rounds (a shared machine's load
+    then falls on both alike); the best round of each. Top-level figures are fp32's, as R defines."""
+    runs: dict[str, list[dict[str, Any]]] = {"fp32": [], "bf16": []}
+    for _ in range(rounds):
+        for precision in runs:
+            runs[precision].append(benchmark({**settings, "precision": precision}, **kwargs))
+    best = {p: max(rs, key=lambda r: r["updates_per_s"]) for p, rs in runs.items()}
+    out = dict(best["fp32"])
+    out["fp32"] = {k: best["fp32"].get(k) for k in _PRECISION_KEYS}
+    out["bf16"] = {k: best["bf16"].get(k) for k in _PRECISION_KEYS}
+    out["bf16_updates_per_s"] = best["bf16"]["updates_per_s"]
+    out["bf16_speedup"] = best["bf16"]["updates_per_s"] / best["fp32"]["updates_per_s"]
+    out["rounds"] = {p: [round(r["updates_per_s"], 4) for r in rs] for p, rs in runs.items()}
+    return out
+
+
+_PRECISION_KEYS = (
+    "updates_per_s",
+    "ms_per_update",
+    "cpu_ms_per_update",
+    "world_model_ms",
+    "actor_critic_ms",
+    "gflop_per_update",
+    "achieved_gflops",
+    "matmul_peak_gflops_measured",
+    "fraction_of_measured_peak",
+    "load_average",
+)

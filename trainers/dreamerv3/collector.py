@@ -41,9 +41,15 @@ class Collector:
     returns: np.ndarray | None = None
     lengths: np.ndarray | None = None
     agent_state: dict[str, torch.Tensor] | None = None
-    generator: torch.Generator = field(default_factory=torch.Generator)
+    generator: torch.Generator = field(init=False)  # uniform random actions, drawn on the host
+    policy_generator: torch.Generator = field(init=False)  # the agent's samples, drawn on ``device``
     fixed_action: np.ndarray | None = None  # standing_still: this action, always
     pending_reset: np.ndarray | None = None  # envs whose episode ended: the next step returns their reset obs
+
+    def __post_init__(self) -> None:
+        # Each generator lives where it samples: ``torch.rand(device=cuda, generator=<cpu generator>)`` fails.
+        self.generator = torch.Generator()
+        self.policy_generator = torch.Generator(device=self.device)
 
     def reset(self, replay: SequenceReplay | None) -> None:
         """Reset every env (seeded), store the first observations."""
@@ -56,6 +62,7 @@ class Collector:
         self.pending_reset = None
         self.agent_state = None
         self.generator.manual_seed(self.seed + 31337)
+        self.policy_generator.manual_seed(self.seed + 31337)
         if replay is not None:
             replay.add(self.obs, np.zeros((n, self.spec.n), np.float32), np.zeros(n), self.is_first, np.zeros(n, bool))
 
@@ -75,7 +82,9 @@ class Collector:
             return self._random_action(n)
         obs_t = {k: torch.as_tensor(v, device=self.device) for k, v in self.obs.items()}
         first = torch.as_tensor(self.is_first, device=self.device)
-        action, self.agent_state = agent.act(obs_t, self.agent_state, first, explore=explore, generator=self.generator)
+        action, self.agent_state = agent.act(
+            obs_t, self.agent_state, first, explore=explore, generator=self.policy_generator
+        )
         return action.float().cpu().numpy()
 
     def step(self, action: np.ndarray, replay: SequenceReplay | None) -> list[EpisodeResult]:
@@ -110,6 +119,7 @@ class Collector:
             "pending_reset": self.pending_reset,
             "agent_state": None if self.agent_state is None else {k: v.cpu() for k, v in self.agent_state.items()},
             "generator": self.generator.get_state(),
+            "policy_generator": self.policy_generator.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -120,3 +130,5 @@ class Collector:
         agent_state = state.get("agent_state")
         self.agent_state = None if agent_state is None else {k: v.to(self.device) for k, v in agent_state.items()}
         self.generator.set_state(state["generator"])
+        if "policy_generator" in state:
+            self.policy_generator.set_state(state["policy_generator"])

@@ -100,6 +100,10 @@ class DreamerConfig:
     replay_capacity: int = 1_000_000
     replay_on_device: bool = False
     check_every: int | str = "auto"  # updates between reads of the non-finite checks; auto: 1 on CPU, 50 on CUDA
+    actor_grad: str = "auto"  # reinforce | dynamics | auto (paper: reinforce for discrete, dynamics for continuous)
+    repval: bool = False  # replay critic loss of the current reference (off: paper v1)
+    repval_scale: float = 0.3  # its weight in the critic loss (reference: 0.3)
+    keep_last: int = 2  # step checkpoints kept (the replay only with the newest resume checkpoint)
     deterministic: bool = False
     tracking: dict[str, Any] = field(default_factory=dict)
     standing_still_action: float = 0.0
@@ -148,6 +152,10 @@ class DreamerConfig:
             )
         if self.check_every != "auto" and (not isinstance(self.check_every, int) or self.check_every < 1):
             raise ValueError(f"check_every must be auto or an integer >= 1, got {self.check_every!r}")
+        if self.keep_last < 1:
+            raise ValueError(f"keep_last must be >= 1, got {self.keep_last}")
+        if self.actor_grad not in ("auto", "reinforce", "dynamics"):
+            raise ValueError(f"actor_grad {self.actor_grad!r} must be auto, reinforce or dynamics")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision {self.precision!r} must be fp32 or bf16")
 

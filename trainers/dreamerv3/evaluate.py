@@ -18,6 +18,7 @@ from manifests import atomic_write_json, utc_now
 from trainers.common.checkpoints import list_checkpoints
 from trainers.common.metrics_stream import JsonlWriter
 from trainers.dreamerv3.agent import DreamerAgent
+from trainers.dreamerv3.checkpoints import load_agent_weights
 from trainers.dreamerv3.config import DreamerConfig
 from trainers.dreamerv3.envs import action_spec, env_from_settings, obs_shapes, to_env_action
 from trainers.dreamerv3.outputs import summarize
@@ -84,7 +85,7 @@ def run_episodes(
 
 
 def _pick_checkpoint(run_dir: Path) -> Any:
-    found = list_checkpoints(run_dir)
+    found = [c for c in list_checkpoints(run_dir) if c.kind != "replay"]
     for kind in ("best", "final"):
         chosen = [c for c in found if c.kind == kind]
         if chosen:
@@ -104,7 +105,7 @@ def load_agent(run_dir: Path, device: torch.device | str = "cpu") -> tuple[Dream
     env = env_from_settings(cfg.env, 0)
     agent = DreamerAgent(obs_shapes(env.observation_space), action_spec(env.action_space), cfg.model).to(device)
     env.close()
-    agent.load_state_dict(state["agent"])
+    load_agent_weights(agent, state["agent"])
     agent.eval()
     return agent, resolved, ckpt
 

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from trainers.dreamerv3.agent import DreamerAgent, behaviour_loss, world_model_loss
+from trainers.dreamerv3.agent import ACTOR_GRADS, DreamerAgent, behaviour_loss, world_model_loss
 from trainers.dreamerv3.config import DreamerConfig
 
-__all__ = ["CHECKS", "Learner", "NonFiniteError", "as_floats"]
+__all__ = ["CHECKS", "Learner", "NonFiniteError", "as_floats", "resolve_actor_grad"]
 
 
 class NonFiniteError(RuntimeError):
@@ -80,6 +80,7 @@ class Learner:
         self.generator.manual_seed(seed + 7919)
         self.updates = 0
         self.train_behaviour = cfg.mode == "full"
+        self.actor_grad = resolve_actor_grad(cfg.actor_grad, agent.action.discrete)
         self.timings: dict[str, float] = {"world_model": 0.0, "actor_critic": 0.0}  # seconds, summed over updates
         self._pending: Tensor | None = None  # deferred non-finite flags, one per entry of CHECKS
         self._first_bad = torch.full((), -1, dtype=torch.long)
@@ -144,11 +145,19 @@ class Learner:
         flags = [wm_bad]
         if self.train_behaviour:
             with self._autocast():
-                actor_loss, critic_loss, bmetrics = behaviour_loss(agent, starts, self.cfg.horizon, self.generator)
+                actor_loss, critic_loss, bmetrics = behaviour_loss(
+                    agent,
+                    starts,
+                    self.cfg.horizon,
+                    self.generator,
+                    actor_grad=self.actor_grad,
+                    replay=batch if self.cfg.repval else None,
+                    repval_scale=self.cfg.repval_scale if self.cfg.repval else 0.0,
+                )
             metrics.update(bmetrics)
             self.actor_opt.zero_grad(set_to_none=True)
             self.critic_opt.zero_grad(set_to_none=True)
-            (actor_loss + critic_loss).backward()  # disjoint parameters: one backward pass serves both
+            self._behaviour_backward(actor_loss, critic_loss)
             gn_a = self._clip(self.actor_params, self.cfg.model.ac_clip)
             gn_c = self._clip(self.critic_params, self.cfg.model.ac_clip)
             metrics["grad_norm_actor"], metrics["grad_norm_critic"] = gn_a, gn_c
@@ -156,15 +165,16 @@ class Learner:
             if sync:
                 self._guard(self.actor_opt, ac_bad, CHECKS[2:6], metrics, sync)
             else:
-                self._guard(self.actor_opt, ac_bad[[0, 2]], ("loss_actor", "grad of actor"), metrics, sync)
-                self._guard(self.critic_opt, ac_bad[[1, 3]], ("loss_critic", "grad of critic"), metrics, sync)
+                # strided views, not ac_bad[[0, 2]]: a list index is a host tensor, copied to the device every update
+                self._guard(self.actor_opt, ac_bad[0::2], ("loss_actor", "grad of actor"), metrics, sync)
+                self._guard(self.critic_opt, ac_bad[1::2], ("loss_critic", "grad of critic"), metrics, sync)
             self.actor_opt.step()
             self.critic_opt.step()
             with torch.no_grad():
                 slow: list[Tensor] = list(agent.slow_critic.parameters())
                 target = [p.detach() for p in self.critic_params]
                 if not sync:  # a skipped critic step leaves the slow critic where it is too (where: exact, no sync)
-                    skipped = ac_bad[[1, 3]].any()
+                    skipped = ac_bad[1::2].any()
                     target = [torch.where(skipped, s, c) for s, c in zip(slow, target, strict=True)]
                 torch._foreach_lerp_(slow, target, 1.0 - self.cfg.model.slow_critic_decay)
             flags.append(ac_bad)
@@ -179,6 +189,18 @@ class Learner:
         self._accumulate(torch.cat(flags))
         self.updates += 1
         return {k: v.detach() for k, v in metrics.items()}
+
+    def _behaviour_backward(self, actor_loss: Tensor, critic_loss: Tensor) -> None:
+        """Gradients of the actor and critic losses, each for its own network only."""
+        if self.actor_grad == "reinforce":  # both losses read detached states: one backward pass serves both
+            (actor_loss + critic_loss).backward()
+            return
+        # Dynamics backpropagation: the actor's loss runs through the world model, reward head and critic; only the
+        # actor's parameters may take its gradient (the critic learns from its own loss on detached states).
+        grads = torch.autograd.grad(actor_loss, self.actor_params, allow_unused=True)
+        for p, g in zip(self.actor_params, grads, strict=True):
+            p.grad = torch.zeros_like(p) if g is None else g
+        critic_loss.backward()
 
     def _accumulate(self, flags: Tensor) -> None:
         """Fold one update's flags into the pending ones and remember the first update that raised any (no sync)."""
@@ -209,7 +231,7 @@ class Learner:
             "critic_opt": self.critic_opt.state_dict(),
             "generator": self.generator.get_state(),
             "updates": self.updates,
-            "retnorm": self.agent.retnorm.state_dict(),
+            "retnorm": self.agent.retnorm.snapshot(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -218,7 +240,18 @@ class Learner:
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.generator.set_state(state["generator"])
         self.updates = int(state["updates"])
-        self.agent.retnorm.load_state_dict(state["retnorm"])
+        self.agent.retnorm.restore(state["retnorm"])
+
+
+def resolve_actor_grad(setting: str, discrete: bool) -> str:
+    """``auto`` -> the paper's choice: REINFORCE for discrete actions, dynamics backpropagation for continuous."""
+    if setting == "auto":
+        return "reinforce" if discrete else "dynamics"
+    if setting not in ACTOR_GRADS:
+        raise ValueError(f"actor_grad {setting!r} must be auto, {' or '.join(ACTOR_GRADS)}")
+    if setting == "dynamics" and discrete:
+        raise ValueError("actor_grad: dynamics needs continuous actions; use reinforce (or auto) for discrete ones")
+    return setting
 
 
 def as_floats(metrics: Mapping[str, Tensor | float]) -> dict[str, float]:

@@ -7,17 +7,21 @@ and tested against hand-computed values in ``tests/trainers/dreamerv3/test_maths
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = [
     "ReturnNormalizer",
+    "bound_action",
     "categorical_entropy",
     "categorical_kl",
     "kl_balance",
     "lambda_return",
     "one_hot",
+    "replay_lambda_return",
     "sample_index",
     "sample_one_hot",
     "symexp",
@@ -160,24 +164,61 @@ def lambda_return(reward: Tensor, disc: Tensor, value: Tensor, lam: float) -> Te
     return torch.stack(out[::-1])
 
 
-class ReturnNormalizer:
+def replay_lambda_return(reward: Tensor, disc: Tensor, boot: Tensor, valid: Tensor, lam: float) -> Tensor:
+    """lambda-returns along a replayed sequence, bootstrapped from imagination (the current reference's ``repval``).
+
+    Time on axis 0. ``reward[t]``, ``disc[t]`` and ``valid[t]`` belong to the replayed transition t -> t+1 (length
+    T - 1); ``boot`` (T) is the imagined lambda-return from each replayed state. Where a transition is not real (the
+    next step starts a new episode), the return is the imagined one. Returns (T - 1, ...).
+    """
+    steps = reward.shape[0]
+    if disc.shape[0] != steps or valid.shape[0] != steps or boot.shape[0] != steps + 1:
+        raise ValueError(
+            f"replay_lambda_return: reward {tuple(reward.shape)}, disc {tuple(disc.shape)}, "
+            f"valid {tuple(valid.shape)}, boot {tuple(boot.shape)}"
+        )
+    out = []
+    last = boot[-1]
+    for t in range(steps - 1, -1, -1):
+        step = reward[t] + disc[t] * ((1.0 - lam) * boot[t + 1] + lam * last)
+        last = torch.where(valid[t], step, boot[t])
+        out.append(last)
+    return torch.stack(out[::-1])
+
+
+def bound_action(action: Tensor) -> Tensor:
+    """``action / max(1, |action|)`` with the divisor held constant (the current reference's rescaling).
+
+    The value equals ``clip(action, -1, 1)`` elementwise, so the env, the replay and imagination all see one action,
+    and unlike a clip it keeps a gradient where the sample left [-1, 1] (dynamics backpropagation).
+    """
+    return action / torch.clamp(action.detach().abs(), min=1.0)
+
+
+class ReturnNormalizer(nn.Module):
     """Percentile return scale: EMA of the 5th and 95th percentiles, S = p95 - p05, scale = max(1, S).
 
     Advantages are divided by ``scale`` so large returns are scaled down while small ones are not scaled up
-    (paper section 'return normalization').
+    (paper section 'return normalization'). A module so that its EMAs and the quantile levels move with the agent
+    (``agent.to(device)``) and an update builds no tensor on the host; the buffers are not persistent, so the agent's
+    weights stay what they were, and :meth:`snapshot` / :meth:`restore` carry the EMAs in the learner's state.
     """
 
+    low: Tensor
+    high: Tensor
+    levels: Tensor
+
     def __init__(self, *, decay: float = 0.99, low: float = 0.05, high: float = 0.95, limit: float = 1.0):
-        self.decay, self.low_q, self.high_q, self.limit = decay, low, high, limit
-        self.low = torch.zeros(())
-        self.high = torch.zeros(())
+        super().__init__()
+        self.decay, self.limit = decay, limit
+        self.register_buffer("low", torch.zeros(()), persistent=False)
+        self.register_buffer("high", torch.zeros(()), persistent=False)
+        self.register_buffer("levels", torch.tensor([low, high]), persistent=False)
 
     def update(self, returns: Tensor) -> tuple[Tensor, Tensor]:
         """Fold a batch of returns into the EMAs; returns (offset, scale)."""
         flat = returns.detach().float().reshape(-1)
-        q = torch.quantile(flat, torch.tensor([self.low_q, self.high_q], device=flat.device))
-        self.low = self.low.to(flat.device)
-        self.high = self.high.to(flat.device)
+        q = torch.quantile(flat, self.levels)
         self.low = self.decay * self.low + (1.0 - self.decay) * q[0]
         self.high = self.decay * self.high + (1.0 - self.decay) * q[1]
         return self.stats()
@@ -186,9 +227,9 @@ class ReturnNormalizer:
         """(offset = EMA p05, scale = max(limit, EMA p95 - EMA p05))."""
         return self.low, torch.clamp(self.high - self.low, min=self.limit)
 
-    def state_dict(self) -> dict[str, Tensor]:
-        return {"low": self.low.clone(), "high": self.high.clone()}
+    def snapshot(self) -> dict[str, Tensor]:
+        return {"low": self.low.detach().cpu().clone(), "high": self.high.detach().cpu().clone()}
 
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        self.low = state["low"].clone()
-        self.high = state["high"].clone()
+    def restore(self, state: Mapping[str, Tensor]) -> None:
+        self.low = state["low"].to(self.levels.device).clone()
+        self.high = state["high"].to(self.levels.device).clone()

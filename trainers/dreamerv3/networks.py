@@ -7,7 +7,8 @@ scaling, and output layers take an ``outscale`` (0 for the reward and critic hea
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import typing
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,8 +25,10 @@ __all__ = [
     "LayerNormGRU",
     "ObsDecoder",
     "ObsEncoder",
+    "first_layers_on_state",
     "init_linear",
     "mlp_on_state",
+    "mlp_rest",
     "onehot_linear",
 ]
 
@@ -84,15 +87,38 @@ def onehot_linear(weight: Tensor, index: Tensor, classes: int, offset: int = 0) 
 
 def mlp_on_state(mlp: nn.Sequential, deter: Tensor, index: Tensor, classes: int) -> Tensor:
     """``mlp(cat(deter, onehot(index)))`` with the first layer split into a dense and a gathered part."""
-    first = mlp[0]
-    assert isinstance(first, nn.Linear)
+    (hidden,) = first_layers_on_state([mlp], deter, index, classes)
+    return mlp_rest(mlp, hidden)
+
+
+def first_layers_on_state(mlps: Sequence[nn.Sequential], deter: Tensor, index: Tensor, classes: int) -> list[Tensor]:
+    """The first Linear of every MLP in ``mlps`` on one state (deter, one-hot stoch by class indices), fused: one
+    dense product with the stacked deter columns and one gather of the stacked one-hot columns.
+
+    The heads that read the same imagined states (actor and critic; reward, continue and slow critic) share these
+    two calls instead of making one pair each. Returns each MLP's pre-activation, to be finished by :func:`mlp_rest`.
+    """
+    firsts = [m[0] for m in mlps]
+    if not all(isinstance(f, nn.Linear) for f in firsts):
+        raise TypeError(f"first_layers_on_state: every MLP must start with nn.Linear, got {firsts}")
+    layers = typing.cast(list[nn.Linear], firsts)
     d = deter.shape[-1]
-    h = deter @ first.weight[:, :d].t() + onehot_linear(first.weight, index, classes, offset=d)
-    if first.bias is not None:
-        h = h + first.bias
+    weights: list[Tensor] = [f.weight for f in layers]
+    weight = weights[0] if len(weights) == 1 else torch.cat(weights)
+    h = deter @ weight[:, :d].t() + onehot_linear(weight, index, classes, offset=d)
+    if any(f.bias is not None for f in layers):
+        bias: list[Tensor] = [weight.new_zeros(f.out_features) if f.bias is None else f.bias for f in layers]
+        h = h + torch.cat(bias)
+    if len(layers) == 1:
+        return [h]
+    return list(h.split([f.out_features for f in layers], -1))
+
+
+def mlp_rest(mlp: nn.Sequential, hidden: Tensor) -> Tensor:
+    """Every module of ``mlp`` after its first Linear, applied to that Linear's output."""
     for module in list(mlp)[1:]:
-        h = module(h)
-    return h
+        hidden = module(hidden)
+    return hidden
 
 
 class LayerNormGRU(nn.Module):

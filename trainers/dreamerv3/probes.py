@@ -4,12 +4,12 @@ Run as ``python -m trainers.dreamerv3.probes {host_transfers|replay_pointers} [-
 object with ``passed`` and ``reason``. The gate runs them in a child process so orch never imports Dreamer itself.
 
 * ``host_transfers``: one deferred-check update (``Learner.train_step(batch, sync=False)``, the trainer's GPU hot
-  path) on a batch sampled from a replay held on the device, profiled with ``torch.profiler`` (CPU + CUDA
-  activities) after two warm-up updates. Counts ``Memcpy DtoH`` device events and the CPU ops that force them
-  (``aten::_local_scalar_dense`` is ``.item()``/``bool()``/``.tolist()``). Passes when the count is at most
-  ``--max-dtoh`` (default 0). On a CPU there is nothing to copy, so it counts the host reads instead, leaving out
-  the fused Adam kernel's read of ``found_inf`` (a host read only in the CPU kernel; the CUDA kernel reads it on the
-  device): any other one would be a device-to-host copy on CUDA.
+  path) together with the sampling of its batch from a replay held on the device (indices drawn there), profiled
+  with ``torch.profiler`` (CPU + CUDA activities) after two warm-up updates. Counts ``Memcpy DtoH`` and ``Memcpy
+  HtoD`` device events and the CPU ops that force syncs (``aten::_local_scalar_dense`` is
+  ``.item()``/``bool()``/``.tolist()``). Passes when the counts are at most ``--max-dtoh`` and ``--max-htod``
+  (default 0 each). On a CPU it runs the same update on the stand-in device (``trainers.dreamerv3.standin``),
+  which counts every host-to-device copy, device-to-host copy and host read the update would make on a GPU.
 * ``replay_pointers``: the replay's storage tensors keep their ``data_ptr()`` through filling past capacity
   (wrap-around) and sampling, and sampled batches live on the replay's device: no reallocation, no silent copy.
 """
@@ -56,53 +56,76 @@ def _filled_replay(device: torch.device, capacity: int, num_envs: int, steps: in
     return replay
 
 
-def host_transfers(device_name: str, max_dtoh: int = 0) -> dict[str, Any]:
-    """Profile one update; see the module docstring. On a CPU the update still runs and its host syncs are
-    counted (each would be a device-to-host copy on CUDA), but nothing can fail."""
+def host_transfers(device_name: str, max_dtoh: int = 0, max_htod: int = 0) -> dict[str, Any]:
+    """Profile one update on a batch sampled from a replay on the device; see the module docstring."""
+    if torch.device(device_name).type == "cpu":
+        return _host_transfers_standin(max_dtoh, max_htod)
     from torch.profiler import ProfilerActivity, profile
 
     device = torch.device(device_name)
-    cuda = device.type == "cuda"
-    cfg = DreamerConfig.from_settings({**_SETTINGS, "device": device_name})
+    learner, replay, cfg = _learner_and_replay(device)
+    for _ in range(2):
+        learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device), sync=False)
+    torch.cuda.synchronize(device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device), sync=False)
+        torch.cuda.synchronize(device)
+    learner.raise_pending()
+    events = prof.events()
+    dtoh = [e for e in events if "Memcpy DtoH" in e.name or "memcpy_dtoh" in e.name.lower()]
+    htod = [e for e in events if "Memcpy HtoD" in e.name or "memcpy_htod" in e.name.lower()]
+    sync_ops = dict(Counter(e.name for e in events if e.name in _SYNC_OPS))
+    passed = len(dtoh) <= max_dtoh and len(htod) <= max_htod
+    reason = (
+        f"{len(dtoh)} device-to-host and {len(htod)} host-to-device copies in one update incl. sampling "
+        f"(allowed {max_dtoh} and {max_htod})"
+    )
+    return {
+        "passed": passed,
+        "device": torch.cuda.get_device_name(device),
+        "dtoh_copies": len(dtoh),
+        "htod_copies": len(htod),
+        "sync_ops": sync_ops,
+        "max_dtoh": max_dtoh,
+        "max_htod": max_htod,
+        "reason": reason + (f"; caused by {sync_ops}" if sync_ops else ""),
+    }
+
+
+def _learner_and_replay(device: torch.device) -> tuple[Learner, SequenceReplay, DreamerConfig]:
+    cfg = DreamerConfig.from_settings({**_SETTINGS, "device": str(device)})
     spec = ActionSpec(discrete=True, n=3)
     agent = DreamerAgent(_OBS, spec, cfg.model).to(device)
     learner = Learner(agent, cfg, device=device, seed=0)
     replay = _filled_replay(device, cfg.replay_capacity, cfg.num_envs, 200, spec.n)
-    batches = [replay.sample(cfg.batch_size, cfg.batch_length, device) for _ in range(3)]
-    for batch in batches[:2]:
-        learner.train_step(batch, sync=False)
-    if cuda:
-        torch.cuda.synchronize(device)
-    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
-    with profile(activities=activities) as prof:
-        learner.train_step(batches[2], sync=False)
-        if cuda:
-            torch.cuda.synchronize(device)
-    learner.raise_pending()
-    events = prof.events()
-    dtoh = [e for e in events if "Memcpy DtoH" in e.name or "memcpy_dtoh" in e.name.lower()]
-    syncs = [e for e in events if e.name in _SYNC_OPS and not (not cuda and _inside(e, "aten::_fused_adam_"))]
-    sync_ops = dict(Counter(e.name for e in syncs))
-    if not cuda:
-        reads = sum(n for name, n in sync_ops.items() if name == "aten::_local_scalar_dense")
-        return {
-            "passed": reads <= max_dtoh,
-            "device": str(device),
-            "dtoh_copies": 0,
-            "host_reads": reads,
-            "sync_ops": sync_ops,
-            "max_dtoh": max_dtoh,
-            "reason": f"cpu: {reads} host read(s) in one update that would be device-to-host copies on CUDA "
-            f"(allowed {max_dtoh})",
-        }
-    reason = f"{len(dtoh)} device-to-host copies in one update (allowed {max_dtoh})"
+    return learner, replay, cfg
+
+
+def _host_transfers_standin(max_dtoh: int, max_htod: int) -> dict[str, Any]:
+    """The CPU form: the same update on the stand-in device (``trainers.dreamerv3.standin``), which counts every
+    host-to-device and device-to-host copy and every host read a GPU would make."""
+    from trainers.dreamerv3.standin import STANDIN, standin_device
+
+    with standin_device() as count:
+        learner, replay, cfg = _learner_and_replay(STANDIN)
+        for _ in range(2):
+            learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, STANDIN), sync=False)
+        count.reset()
+        learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, STANDIN), sync=False)
+        found = (count.device_to_host + count.host_reads, count.host_to_device, dict(count.ops))
+        learner.raise_pending()
+    dtoh, htod, ops = found
     return {
-        "passed": len(dtoh) <= max_dtoh,
-        "device": torch.cuda.get_device_name(device),
-        "dtoh_copies": len(dtoh),
-        "sync_ops": sync_ops,
+        "passed": dtoh <= max_dtoh and htod <= max_htod,
+        "device": "cpu (stand-in device)",
+        "dtoh_copies": dtoh,
+        "htod_copies": htod,
+        "host_reads": dtoh,
+        "sync_ops": ops,
         "max_dtoh": max_dtoh,
-        "reason": reason + (f"; caused by {sync_ops}" if sync_ops else ""),
+        "max_htod": max_htod,
+        "reason": f"stand-in device: {dtoh} device-to-host copies or reads and {htod} host-to-device copies in one "
+        f"update incl. sampling (allowed {max_dtoh} and {max_htod})" + (f"; made by {ops}" if ops else ""),
     }
 
 
@@ -157,10 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("probe", choices=("host_transfers", "replay_pointers"))
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--max-dtoh", type=int, default=0)
+    parser.add_argument("--max-htod", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         if args.probe == "host_transfers":
-            result = host_transfers(args.device, args.max_dtoh)
+            result = host_transfers(args.device, args.max_dtoh, args.max_htod)
         else:
             result = replay_pointers(args.device)
     except Exception as exc:  # report, do not crash: the gate reads this line

@@ -47,7 +47,9 @@ class SequenceReplay:
         self.pos = 0
         self.count = 0
         self.total_added = 0
-        self.generator = torch.Generator()
+        # On the replay's device: with a GPU replay the indices are drawn there and a batch is gathered without any
+        # host-to-device copy.
+        self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed + 104729)
 
     @property
@@ -79,7 +81,7 @@ class SequenceReplay:
         if not self.can_sample(length):
             raise ValueError(f"replay holds {self.count} steps per env, fewer than the sequence length {length}")
         starts_per_env = self.count - length + 1
-        k = torch.randint(0, self.num_envs * starts_per_env, (batch,), generator=self.generator)
+        k = torch.randint(0, self.num_envs * starts_per_env, (batch,), generator=self.generator, device=self.device)
         env = k // starts_per_env
         oldest = self.pos if self.count == self.per_env else 0
         start = (oldest + k % starts_per_env) % self.per_env

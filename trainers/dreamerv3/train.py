@@ -1,7 +1,9 @@
 """The DreamerV3 training loop: ``train(job)`` is the trainer's entry point (``trainers.registry``).
 
 Collect with the policy (uniform random for ``prefill`` steps), add to replay, and run exactly as many updates as
-``train_ratio`` asks (after N env steps, floor(N * train_ratio / (batch_size * batch_length)) updates in total).
+``train_ratio`` asks, counted from the end of the prefill as the reference's ratio counts from its first update: at
+the first step where the prefill is done and a sequence fits, one update; N env steps later, 1 + floor(N *
+train_ratio / (batch_size * batch_length)) in total, so the prefill's steps never become a burst of updates.
 Every ``log_every`` env steps a metrics line; every ``eval_every`` an evaluation (best checkpoint on a new best
 return); every ``checkpoint_every`` a checkpoint holding everything needed to resume exactly (model, optimisers,
 replay, counters, RNG states, the envs themselves when they pickle). A non-finite value stops the run with a
@@ -13,6 +15,7 @@ from __future__ import annotations
 import pickle
 import random
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -26,8 +29,17 @@ from trainers.common.checkpoints import CheckpointInfo, find_latest_checkpoint, 
 from trainers.common.job import TrainJob
 from trainers.common.metrics_stream import JsonlWriter, read_jsonl, to_jsonable
 from trainers.common.run_record import RunRecorder
+from trainers.common.signals import TrainingStopped, stop_if_requested, workers_ignore_stop_signals
 from trainers.common.tracking import Tracker
 from trainers.dreamerv3.agent import DreamerAgent
+from trainers.dreamerv3.checkpoints import (
+    agent_weights,
+    load_agent_weights,
+    policy_payload,
+    prune,
+    replay_of,
+    to_host,
+)
 from trainers.dreamerv3.collector import Collector
 from trainers.dreamerv3.config import DreamerConfig
 from trainers.dreamerv3.envs import action_spec, make_vector_env, obs_shapes
@@ -94,20 +106,21 @@ class DreamerTrainer:
         self.next_log = self.cfg.log_every
         self.next_ckpt = self.cfg.checkpoint_every
         self.next_eval = self.cfg.eval_every
+        self.train_start: int | None = None  # env steps when training began (the train ratio counts from here)
+        self.replay_missing_on_resume = False
         self.check = StandingStillCheck(self.cfg.standing_still_updates) if self.cfg.mode == "standing_still" else None
 
     # ----------------------------------------------------------------------------------------------- setup
     def _build(self) -> None:
         cfg = self.cfg
         seed_everything(self.seed, cfg.deterministic)
-        self.envs = make_vector_env(cfg.env, cfg.num_envs, self.seed, asynchronous=cfg.vector_env == "async")
+        with workers_ignore_stop_signals():  # async env workers must outlive the job's stop signal
+            self.envs = make_vector_env(cfg.env, cfg.num_envs, self.seed, asynchronous=cfg.vector_env == "async")
         self.shapes = obs_shapes(self.envs.single_observation_space)
         self.spec = action_spec(self.envs.single_action_space)
         self.agent = DreamerAgent(self.shapes, self.spec, cfg.model).to(self.device)
-        if cfg.compile:  # the per-step imagination and posterior cells: many small fused ops per step
-            rssm = self.agent.rssm
-            rssm.img_step_index = torch.compile(rssm.img_step_index)  # type: ignore[method-assign]
-            rssm.gru = torch.compile(rssm.gru)  # type: ignore[assignment]
+        if cfg.compile:
+            compile_step_cells(self.agent)
         self.learner = Learner(self.agent, cfg, device=self.device, seed=self.seed)
         self.check_every = self._resolve_check_every()
         self.recent_index: dict[int, torch.Tensor] = {}  # learner update -> replay index of its batch (deferred)
@@ -184,6 +197,8 @@ class DreamerTrainer:
                 f"{exc} at env step {self.env_steps} (bundle: {bundle.relative_to(self.run_dir)})"
             )
             raise
+        except TrainingStopped:  # saved at a step boundary because the job ends soon: not a failure
+            raise
         except BaseException as exc:
             self.recorder.mark_failed(f"{type(exc).__name__}: {exc}")
             raise
@@ -218,7 +233,9 @@ class DreamerTrainer:
                 )
             self.env_steps += cfg.num_envs
             if self.env_steps >= cfg.prefill and self.replay.can_sample(cfg.batch_length):
-                due = int(self.env_steps * cfg.train_ratio // per_update)
+                if self.train_start is None:
+                    self.train_start = self.env_steps
+                due = 1 + int((self.env_steps - self.train_start) * cfg.train_ratio // per_update)
                 while self.opt_steps < due:
                     self._update()
             if self.env_steps >= self.next_log or self.env_steps >= cfg.total_env_steps:
@@ -230,6 +247,7 @@ class DreamerTrainer:
             if self.env_steps >= self.next_ckpt and self.env_steps < cfg.total_env_steps:
                 self.next_ckpt += cfg.checkpoint_every
                 self._checkpoint(f"step_{self.env_steps}", "step")
+            stop_if_requested(lambda: self._checkpoint(f"step_{self.env_steps}", "step"), step=self.env_steps)
 
     def done(self) -> bool:
         """True once the run has collected ``total_env_steps`` (benchmarks may also stop on a target return)."""
@@ -318,22 +336,23 @@ class DreamerTrainer:
         self.last_eval_returns = returns
         mean = float(np.mean(returns))
         self.tracker.log({"eval_return": mean}, step=self.env_steps)
+        self._policy_checkpoint(f"policy_{self.env_steps}", "policy", mean)
         if self.best_return is None or mean > self.best_return:
             self.best_return = mean
             self.best_returns = returns
-            self._checkpoint("best", "best", metrics={"eval_return": mean})
+            self._policy_checkpoint("best", "best", mean)
 
     # ------------------------------------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:
+        """Everything a resume needs except the replay (which goes to its own file, see ``checkpoints.py``)."""
         try:
             envs_blob: bytes | None = pickle.dumps(self.envs)
         except Exception:  # an env that does not pickle is reset on resume instead
             envs_blob = None
         return {
-            "agent": self.agent.state_dict(),
-            "learner": self.learner.state_dict(),
-            "replay": self.replay.state_dict(),
-            "collector": self.collector.state_dict(),
+            "agent": agent_weights(self.agent),
+            "learner": to_host(self.learner.state_dict()),
+            "collector": to_host(self.collector.state_dict()),
             "envs": envs_blob,
             "counters": {
                 "env_steps": self.env_steps,
@@ -341,10 +360,11 @@ class DreamerTrainer:
                 "next_log": self.next_log,
                 "next_ckpt": self.next_ckpt,
                 "next_eval": self.next_eval,
+                "train_start": self.train_start,
                 "best_return": self.best_return,
                 "best_returns": self.best_returns,
                 "last_eval_returns": self.last_eval_returns,
-                "interval": self.interval,
+                "interval": to_host(self.interval),
                 "last_metrics": self.last_metrics,
                 "check": None if self.check is None else self.check.state_dict(),
             },
@@ -357,32 +377,58 @@ class DreamerTrainer:
         }
 
     def _checkpoint(self, name: str, kind: str, metrics: Mapping[str, Any] | None = None) -> CheckpointInfo:
+        """A resume checkpoint (``step`` or ``final``): its replay file first, then the state naming it; once both
+        are complete, older step checkpoints beyond ``keep_last`` and every older replay file are deleted."""
         self._read_checks()  # never checkpoint past an unread non-finite update
-        state = self._state()
+        replay_name = f"replay_{self.env_steps}" if kind == "step" else f"replay_{name}"
+        replay = self._save(replay_name, "replay", {"replay": self.replay.state_dict()}, {})
+        self.recorder.record_checkpoint(replay.path, step=replay.step, sha256=replay.sha256, kind="replay", metrics={})
+        meta = {
+            "opt_steps": self.opt_steps,
+            "replay_size": len(self.replay),
+            "replay_checkpoint": replay_name,
+            "replay_sha256": replay.sha256,
+        }
+        info = self._save(name, kind, self._state(), dict(metrics or {}), meta)
+        self.recorder.record_checkpoint(info.path, step=info.step, sha256=info.sha256, kind=kind, metrics=info.metrics)
+        gone = prune(self.run_dir, info, self.cfg.keep_last)
+        if gone:
+            self.recorder.drop_checkpoints(gone)
+        return info
 
-        def write(path: Path) -> None:
-            torch.save(state, path)
-
-        info = save_checkpoint(
-            self.run_dir,
-            name,
-            write,
-            step=self.env_steps,
-            kind=kind,
-            metrics=dict(metrics or {}),
-            meta={"opt_steps": self.opt_steps, "replay_size": len(self.replay)},
-        )
+    def _policy_checkpoint(self, name: str, kind: str, eval_return: float) -> CheckpointInfo:
+        """Weights only, for ``orch eval``: one per evaluation (``policy_<N>``) and the ``best``."""
+        info = self._save(name, kind, policy_payload(self.agent, self.env_steps), {"eval_return": eval_return})
         self.recorder.record_checkpoint(info.path, step=info.step, sha256=info.sha256, kind=kind, metrics=info.metrics)
         return info
+
+    def _save(
+        self, name: str, kind: str, payload: Any, metrics: dict[str, Any], meta: dict[str, Any] | None = None
+    ) -> CheckpointInfo:
+        def write(path: Path) -> None:
+            torch.save(payload, path)
+
+        return save_checkpoint(self.run_dir, name, write, step=self.env_steps, kind=kind, metrics=metrics, meta=meta)
 
     def _load_latest(self) -> dict[str, Any] | None:
         info = find_latest_checkpoint(self.run_dir)
         if info is None:
             return None
         state = torch.load(info.path, map_location="cpu", weights_only=False)
-        self.agent.load_state_dict(state["agent"])
+        load_agent_weights(self.agent, state["agent"])
         self.learner.load_state_dict(state["learner"])
-        self.replay.load_state_dict(state["replay"])
+        replay = replay_of(info)
+        if replay is not None:
+            self.replay.load_state_dict(torch.load(replay.path, map_location="cpu", weights_only=False)["replay"])
+        elif "replay" in state:  # a checkpoint of an older orch embeds the replay
+            self.replay.load_state_dict(state["replay"])
+        else:
+            self.replay_missing_on_resume = True
+            warnings.warn(
+                f"resuming {self.run_dir.name} from {info.path.name} without its replay (absent or torn): "
+                "collection refills an empty replay before training goes on",
+                stacklevel=2,
+            )
         if state.get("envs") is not None:
             self.envs.close()
             self.envs = pickle.loads(state["envs"])
@@ -393,6 +439,7 @@ class DreamerTrainer:
         c = state["counters"]
         self.env_steps, self.opt_steps = int(c["env_steps"]), int(c["opt_steps"])
         self.next_log, self.next_ckpt, self.next_eval = c["next_log"], c["next_ckpt"], c["next_eval"]
+        self.train_start = c.get("train_start")
         self.best_return, self.best_returns = c["best_return"], c["best_returns"]
         self.last_eval_returns, self.interval, self.last_metrics = (
             c["last_eval_returns"],
@@ -454,6 +501,15 @@ class DreamerTrainer:
         summary: dict[str, Any] = {k: v for k, v in self.last_metrics.items() if isinstance(v, int | float)}
         summary["eval_return"] = _mean(self.last_eval_returns)
         self.recorder.mark_completed(metrics=summary)
+
+
+def compile_step_cells(agent: DreamerAgent) -> None:
+    """``torch.compile`` the cells called once per time step (the GRU, the imagination step): many small ops each,
+    which the compiler fuses. In place (``nn.Module.compile``, a compiled method): parameter names do not change, so
+    checkpoints load with and without ``compile``."""
+    rssm = agent.rssm
+    rssm.gru.compile()
+    rssm.img_step_index = torch.compile(rssm.img_step_index)  # type: ignore[method-assign]
 
 
 def dry_run_config(cfg: DreamerConfig) -> DreamerConfig:

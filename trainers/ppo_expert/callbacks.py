@@ -1,4 +1,5 @@
-"""SB3 callbacks, one per concern: evaluation on the schedule, its log, checkpoints, the metrics stream, progress.
+"""SB3 callbacks, one per concern: evaluation on the schedule, its log, checkpoints, the metrics stream, progress, and
+a stop at the next rollout boundary when the job is about to end.
 
 Evaluation runs at the start of a rollout (right after the previous PPO update, so the model, ``num_timesteps`` and
 the schedule form a clean resume point) and once more at the end of training. Its children run after every
@@ -22,6 +23,7 @@ from manifests import atomic_path, atomic_write_json
 from trainers.common.checkpoints import CheckpointInfo, save_checkpoint
 from trainers.common.metrics_stream import JsonlWriter
 from trainers.common.run_record import RunRecorder
+from trainers.common.signals import stop_if_requested
 from trainers.common.tracking import Tracker
 from trainers.ppo_expert.evaluation import EVAL_METRICS, EvalResult, Evaluator
 from trainers.ppo_expert.schedule import EvalSchedule
@@ -33,6 +35,7 @@ __all__ = [
     "EvaluationCallback",
     "MetricsCallback",
     "ProgressCallback",
+    "StopOnRequestCallback",
     "model_bytes",
 ]
 
@@ -182,6 +185,25 @@ class CheckpointCallback(BaseCallback):
         self.saved.append(info)
         return True
 
+    def save_resume_point(self) -> CheckpointInfo:
+        """A step checkpoint now, between evaluations (the job is about to end): the same resume state as at an
+        evaluation, labelled with the last evaluation so resume keeps that evaluation's episodes."""
+        steps = self.model.num_timesteps
+        if self.saved and self.saved[-1].step == steps:  # an evaluation just saved this very point
+            return self.saved[-1]
+        self.state.wall_sec = self.wall_clock()
+        self.state.rng = capture_rng()
+        last_eval = int(self.state.timeline[-1]["eval_step"]) if self.state.timeline else 0
+        meta = {"eval_step": last_eval, "trainer_state": self.state.to_json(), "saved_on": "stop"}
+        data = model_bytes(self.model)
+        info = save_checkpoint(
+            self.run_dir, f"step_{steps}", lambda p: p.write_bytes(data), step=steps, suffix=".zip", meta=meta
+        )
+        self.recorder.record_checkpoint(info.path, step=info.step, sha256=info.sha256, kind="step", metrics={})
+        self.recorder.record_progress(steps, total_steps=self.total_timesteps)
+        self.saved.append(info)
+        return info
+
     def save(self, name: str, data: bytes, result: EvalResult, *, kind: str) -> CheckpointInfo:
         self.state.wall_sec = self.wall_clock()
         self.state.rng = capture_rng()
@@ -198,6 +220,27 @@ class CheckpointCallback(BaseCallback):
         )
         self.recorder.record_checkpoint(info.path, step=info.step, sha256=info.sha256, kind=kind, metrics=info.metrics)
         return info
+
+
+class StopOnRequestCallback(BaseCallback):
+    """When the job is about to end (``trainers.common.signals``), save at the next rollout boundary and stop.
+
+    A rollout start follows a finished PPO update: the model, ``num_timesteps`` and the schedule form the same clean
+    resume point as an evaluation's checkpoint. Listed last, so this rollout's metrics line is written first.
+    """
+
+    def __init__(self, checkpoints: CheckpointCallback):
+        super().__init__()
+        self.checkpoints = checkpoints
+
+    def _init_callback(self) -> None:
+        self.checkpoints.init_callback(self.model)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        stop_if_requested(self.checkpoints.save_resume_point, step=self.model.num_timesteps)
 
 
 class MetricsCallback(BaseCallback):

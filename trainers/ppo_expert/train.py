@@ -32,6 +32,7 @@ from trainers.common.job import TrainJob
 from trainers.common.metrics_stream import JsonlWriter
 from trainers.common.plots import write_learning_curves
 from trainers.common.run_record import RunRecorder
+from trainers.common.signals import workers_ignore_stop_signals
 from trainers.common.tracking import Tracker
 from trainers.ppo_expert.callbacks import (
     CheckpointCallback,
@@ -39,6 +40,7 @@ from trainers.ppo_expert.callbacks import (
     EvaluationCallback,
     MetricsCallback,
     ProgressCallback,
+    StopOnRequestCallback,
     model_bytes,
 )
 from trainers.ppo_expert.envsource import CrowdNavSource, EnvSource, split_scenarios
@@ -156,7 +158,7 @@ def build_vec_env(
         functools.partial(_monitored, source, scenario_id, tuple(exclude), seed + i) for i in range(num_envs)
     ]
     if worker_mode == "subproc" and num_envs > 1:
-        with _single_threaded_children():
+        with _single_threaded_children(), workers_ignore_stop_signals():
             vec: VecEnv = SubprocVecEnv(fns)
     else:
         vec = DummyVecEnv(fns)
@@ -312,8 +314,10 @@ class _Run:
             )
             remaining = total - model.num_timesteps
             learn_start = time.perf_counter()
+            stop_cb = StopOnRequestCallback(checkpoints)
             if remaining > 0:
-                model.learn(remaining, callback=[metrics_cb, evaluation_cb, progress_cb], reset_num_timesteps=False)
+                callbacks = [metrics_cb, evaluation_cb, progress_cb, stop_cb]
+                model.learn(remaining, callback=callbacks, reset_num_timesteps=False)
             else:
                 evaluation_cb.init_callback(model)
                 evaluation_cb.evaluate_if_due()

@@ -52,7 +52,7 @@ def test_explicit_create_with_env_artifact_root(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["archive", "no-such-run", "--dest", "{tmp}/d"], "no-such-run: no such run directory, run id or sweep id"),
+        (["archive", "no-such-run", "--dest", "{tmp}/d"], "no run or sweep 'no-such-run' under"),
         (["archive", "{running}", "--dest", "{tmp}/d"], "is running: wait until it ends, or pass --allow-running"),
         (["archive", "verify", "{tmp}/missing.tar.zst"], "missing.tar.zst: no such archive file"),
         (["archive", "list", "{tmp}/nowhere"], "nowhere: no such folder"),

@@ -26,6 +26,7 @@ def test_cpu_gate_runs_every_part_and_records_a_baseline(tmp_path: Path, capsys:
     assert suite.passed, suite.verdict
     smoke = suite.parts[1].summary
     assert 1 <= smoke["updates"] <= 2 and smoke["run_status"] == "completed"
+    assert smoke["policy_steps"] > 0 and smoke["eval_episodes"] >= 1  # the collector and evaluation ran the agent
     assert suite.parts[1].to_json()["status"] == "pass"
     recorded = json.loads((baselines / f"{CPU_BASELINE}.json").read_text())
     assert recorded["gate"] == "dreamer_standing_still" and recorded["metrics"]["obs_nll"]["ranges"]
@@ -84,6 +85,8 @@ def test_gpu_suite_plumbing_on_the_cpu(tmp_path: Path) -> None:
     assert (baselines / f"{GPU_BASELINE}.json").is_file()
     assert "no baseline 'gpu_task'" in suite.parts[2].reason
     assert suite.parts[3].summary["host_reads"] == 0, "the deferred-check update must not read back to the host"
+    assert suite.parts[3].summary["htod_copies"] == 0, "nor copy from the host (stand-in device on the CPU)"
+    assert suite.parts[0].summary["policy_steps"] > 0, "the smoke must drive the collector, not the learner alone"
 
 
 def test_cpu_gate_passes_against_the_committed_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

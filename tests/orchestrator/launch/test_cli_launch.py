@@ -117,7 +117,7 @@ def test_submit_unknown_cluster_key(tmp_path: Path, make_toy_config) -> None:
 
 def test_status_unknown_run(tmp_path: Path) -> None:
     code, _, err = _invoke("status", "nope", "--artifact-root", str(tmp_path))
-    assert code == 2 and "no run 'nope'" in err
+    assert code == 2 and "no run or sweep 'nope'" in err
 
 
 def test_submit_wait_exit_codes(tmp_path: Path, make_toy_config) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from submitit.helpers import DelayedSubmission
 
-from manifests import load_run_manifest, update_run_manifest
+from manifests import RunDirLock, RunLockedError, load_run_manifest, update_run_manifest
 from orchestrator.launch.entry import RunJob, resolve_num_envs_on_node
 from orchestrator.launch.rundir import Provenance, create_run_dir
 from orchestrator.launch.submit import plan_runs
@@ -148,3 +148,114 @@ def test_ctrl_c_cancels_the_run(tmp_path: Path, make_toy_config, toy_resolver, m
         RunJob(str(run_dir))()
     manifest = load_run_manifest(run_dir)
     assert manifest.status == "cancelled" and manifest.attempts[-1].state == "cancelled"
+
+
+def test_a_second_trainer_on_a_locked_run_is_refused_and_changes_nothing(
+    tmp_path: Path, make_toy_config, toy_resolver, monkeypatch
+) -> None:
+    run_dir = _run_dir(tmp_path, make_toy_config(total_steps=2), toy_resolver)
+    before = (run_dir / "run.json").read_text()
+    monkeypatch.setattr(RunJob, "lock_wait_s", 0.2)
+    with RunDirLock(run_dir), pytest.raises(RunLockedError, match="being trained already"):
+        RunJob(str(run_dir))()
+    assert (run_dir / "run.json").read_text() == before
+    assert not (run_dir / "logs" / "attempt_1.out").exists()
+
+
+def test_stale_temporaries_of_a_killed_attempt_are_removed_at_start(
+    tmp_path: Path, make_toy_config, toy_resolver
+) -> None:
+    run_dir = _run_dir(tmp_path, make_toy_config(total_steps=2), toy_resolver)
+    (run_dir / "checkpoints").mkdir()
+    stale = [run_dir / ".tmp-run.json.deadbeef", run_dir / "checkpoints" / ".tmp-step_9.json.ckpt.0badf00d"]
+    for path in stale:
+        path.write_bytes(b"torn by SIGKILL")
+    assert RunJob(str(run_dir))() == "completed"
+    assert not any(p.exists() for p in stale)
+    assert "removed 2 stale temporary file(s)" in (run_dir / "logs" / "attempt_1.out").read_text()
+
+
+class _SubmititStandIn:
+    """What submitit's SignalHandler does on SIGUSR2 (checkpoint, dump, requeue, exit), for in-process tests; the real
+    one is exercised by test_signals_local.py (submitit's local executor) and the Slurm tests."""
+
+    def __init__(self, job: RunJob) -> None:
+        self.job, self.calls = job, 0
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.calls += 1
+        self.resubmission = self.job.checkpoint()
+        raise SystemExit(-1)
+
+
+def _signalled_run(run_dir: Path, monkeypatch, *, after_s: float, grace_s: float = 5.0) -> _SubmititStandIn:
+    import os
+    import signal
+    import threading
+
+    job = RunJob(str(run_dir), signal_delay_s=30)
+    monkeypatch.setattr(RunJob, "stop_grace_s", grace_s)
+    stand_in = _SubmititStandIn(job)
+    previous = signal.signal(signal.SIGUSR2, stand_in)
+    timer = threading.Timer(after_s, os.kill, args=(os.getpid(), signal.SIGUSR2))
+    timer.start()
+    try:
+        with pytest.raises(SystemExit):
+            job()
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR2, previous)
+    assert stand_in.calls == 1 and stand_in.resubmission is not None
+    return stand_in
+
+
+def _checkpoints(run_dir: Path) -> dict[int, dict]:
+    return {
+        (data := json.loads(p.read_text()))["step"]: data
+        for p in (run_dir / "checkpoints").glob("*.json")
+        if not p.name.startswith(".")
+    }
+
+
+def test_the_warning_signal_saves_at_the_step_boundary_then_requeues(
+    tmp_path: Path, make_toy_config, toy_resolver, monkeypatch
+) -> None:
+    config = make_toy_config(total_steps=400, step_sleep_s=0.02, checkpoint_every=1000)
+    run_dir = _run_dir(tmp_path, config, toy_resolver)
+    _signalled_run(run_dir, monkeypatch, after_s=1.0)
+    (step, sidecar), *_ = _checkpoints(run_dir).items()
+    assert step > 0 and sidecar["meta"] == {"saved_on": "stop"}  # no periodic checkpoint exists: it saved at the signal
+    manifest = load_run_manifest(run_dir)
+    assert manifest.status == "preempted" and manifest.requeue_count == 1
+    assert manifest.attempts[-1].state == "requeued" and f"saved at step {step}" in (manifest.attempts[-1].reason or "")
+    assert RunJob(str(run_dir), resume=True)() == "completed"
+    lines = read_jsonl(run_dir / "metrics.jsonl")
+    assert lines[-1]["step"] == 400 and lines[-1]["resumed_from"] == step
+
+
+def test_a_trainer_deaf_to_the_warning_is_requeued_anyway_from_its_last_checkpoint(
+    tmp_path: Path, make_toy_config, toy_resolver, monkeypatch
+) -> None:
+    config = make_toy_config(total_steps=400, step_sleep_s=0.02, checkpoint_every=5, ignore_stop=True)
+    run_dir = _run_dir(tmp_path, config, toy_resolver)
+    _signalled_run(run_dir, monkeypatch, after_s=0.6, grace_s=0.5)
+    assert all(c["meta"] == {} for c in _checkpoints(run_dir).values())  # only periodic ones
+    attempt = load_run_manifest(run_dir).attempts[-1]
+    assert attempt.state == "requeued" and "saved at" not in (attempt.reason or "")
+
+
+def test_a_save_the_deadline_cuts_short_leaves_the_previous_checkpoint_and_no_temporary(
+    tmp_path: Path, make_toy_config, toy_resolver, monkeypatch
+) -> None:
+    config = make_toy_config(total_steps=400, step_sleep_s=0.02, checkpoint_every=5, slow_stop_save_s=3.0)
+    run_dir = _run_dir(tmp_path, config, toy_resolver)
+    _signalled_run(run_dir, monkeypatch, after_s=0.6, grace_s=0.5)
+    checkpoints = _checkpoints(run_dir)
+    assert checkpoints and all(c["meta"] == {} and c["step"] % 5 == 0 for c in checkpoints.values())
+    from trainers.common.checkpoints import find_latest_checkpoint
+
+    latest = find_latest_checkpoint(run_dir)
+    assert latest is not None and latest.step == max(checkpoints)  # complete: its sha256 matches its sidecar
+    assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".tmp-")]
+    stray = [p for p in (run_dir / "checkpoints").iterdir() if not p.name.endswith(".json")]
+    assert len(stray) == len(checkpoints)  # every data file has its sidecar: the cut write left nothing behind

@@ -1,4 +1,4 @@
-"""Run ids, run directories (created before the job), and finding runs by id, prefix or sweep."""
+"""Run ids, run directories (created before the job), the newest submission (names: tests/orchestrator/test_runref)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ from pathlib import Path
 import pytest
 
 from manifests import load_run_manifest
-from orchestrator.errors import LaunchError, StatusError
-from orchestrator.launch.rundir import (
-    Provenance,
-    artifact_root,
-    create_run_dir,
-    find_duplicates,
-    resolve_run,
-    select_runs,
-)
+from orchestrator.errors import LaunchError
+from orchestrator.launch.rundir import Provenance, artifact_root, create_run_dir, find_duplicates, newest_submission
 from orchestrator.launch.runspec import RunSpec, fingerprint, make_run_id, make_sweep_id, slugify
 
 WHEN = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -96,23 +89,16 @@ def test_artifact_root_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert artifact_root(tmp_path / "flag") == tmp_path / "flag"
 
 
-def test_find_runs_by_id_prefix_path_and_sweep(tmp_path: Path) -> None:
+def test_newest_submission_is_every_run_of_the_newest_sweep(tmp_path: Path) -> None:
     for run_id, sweep in [
         ("20260101T000000Z-a-1-s0", "SW-A"),
         ("20260101T000000Z-a-1-s1", "SW-A"),
         ("20260102T000000Z-b-2-s0", "SW-B"),
+        ("20260102T000000Z-b-2-s1", "SW-B"),
     ]:
         create_run_dir(_spec(tmp_path, run_id, sweep=sweep), PROV)
-    runs = tmp_path / "runs"
-    assert resolve_run(tmp_path, "20260102") == runs / "20260102T000000Z-b-2-s0"
-    assert resolve_run(tmp_path, str(runs / "20260101T000000Z-a-1-s1")) == runs / "20260101T000000Z-a-1-s1"
-    with pytest.raises(StatusError, match="matches 2 runs"):
-        resolve_run(tmp_path, "20260101")
-    with pytest.raises(StatusError, match="no run 'zzz'"):
-        resolve_run(tmp_path, "zzz")
-    assert [p.name for p in select_runs(tmp_path, "SW-A")] == ["20260101T000000Z-a-1-s0", "20260101T000000Z-a-1-s1"]
-    assert [p.name for p in select_runs(tmp_path, None)] == ["20260102T000000Z-b-2-s0"]  # newest submission
-    assert len(select_runs(tmp_path, None, all_runs=True)) == 3
+    assert [p.name for p in newest_submission(tmp_path)] == ["20260102T000000Z-b-2-s0", "20260102T000000Z-b-2-s1"]
+    assert newest_submission(tmp_path / "empty") == []
 
 
 def test_duplicates_ignore_failed_and_cancelled(tmp_path: Path) -> None:

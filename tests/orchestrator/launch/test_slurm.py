@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,16 @@ import pytest
 from manifests import load_run_manifest
 from orchestrator.cancel import cancel_runs, plan_cancel
 from orchestrator.cli import main
-from orchestrator.launch.clusters import ClusterProfile, load_cluster
-from orchestrator.launch.submit import SubmitResult, submit
+from orchestrator.launch.clusters import ClusterProfile
+from orchestrator.launch.submit import SubmitResult
 from orchestrator.status import StallPolicy, collect_status
-from tests.orchestrator.launch.launch_helpers import release_begin_time_hold, wait_until
-from tests.orchestrator.launch.toy_trainer import resolve_toy
+from tests.orchestrator.launch.launch_helpers import (
+    sacct_state,
+    slurm_profile,
+    submit_toy,
+    wait_done,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
@@ -31,47 +35,15 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _profile(**overrides: Any) -> ClusterProfile:
-    env = {"PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    return load_cluster(
-        "localslurm", {"env": env, "mem_gb": "300M", "time_min": 5, "python": sys.executable, **overrides}
-    )
-
-
-def _config(folder: Path, name: str, **values: Any) -> Path:
-    import yaml
-
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"trainer": "toy", "name": name, **values}))
-    return path
+    return slurm_profile(**overrides)
 
 
 def _submit(root: Path, name: str, profile: ClusterProfile | None = None, **values: Any) -> SubmitResult:
-    config = _config(root, name, **values)
-    return submit([config], root=root, resolver=resolve_toy, profile=profile or _profile())
+    return submit_toy(root, name, profile, **values)
 
 
-def _sacct(job_id: str) -> str:
-    out = subprocess.run(
-        ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", job_id.split("_")[0]],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {a: b for a, b in (line.split("|", 1) for line in out.splitlines() if "|" in line)}.get(job_id, "")
-
-
-def _wait_done(root: Path, ref: str, timeout: float = 180, release: str | None = None) -> Any:
-    def done() -> Any:
-        if release:
-            release_begin_time_hold(release)
-        report = collect_status(root, ref)
-        return (
-            report
-            if report.runs and all(r.status in ("completed", "failed", "cancelled") for r in report.runs)
-            else None
-        )
-
-    return wait_until(done, timeout, interval=1.0, what=f"runs of {ref} to end")
+_sacct = sacct_state
+_wait_done = wait_done
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +52,17 @@ def slurm_root(tmp_path_factory: pytest.TempPathFactory) -> Any:
     yield root
     runs = root / "runs"
     if runs.exists():  # leave the cluster empty even when a test failed half-way
-        cancel_runs([t for d in runs.iterdir() for t in plan_cancel(root, d.name)[0]])
+        cancel_runs(plan_cancel(list(runs.iterdir()))[0])
 
 
 @pytest.fixture(scope="module")
 def time_limit_job(slurm_root: Path, slurm_cluster: None) -> SubmitResult:
-    """A 1-minute job that hangs on its first attempt: Slurm's USR2 (45 s before the limit) must requeue it."""
+    """A 1-minute job that hangs on its first attempt at step 7, two steps past its last periodic checkpoint (5):
+    Slurm's USR2 (45 s before the limit) must make it save there, and requeue it."""
     profile = _profile(time_min=1, signal_delay_s=45, max_requeues=3)
-    return _submit(slurm_root, "timelimit", profile, total_steps=6, step_sleep_s=0.1, hang_at_step=3)
+    return _submit(
+        slurm_root, "timelimit", profile, total_steps=10, step_sleep_s=0.1, checkpoint_every=5, hang_at_step=7
+    )
 
 
 def test_three_seeds_one_array_complete(slurm_root: Path, time_limit_job: SubmitResult) -> None:
@@ -140,7 +115,7 @@ def test_hanging_trainer_is_stalled_then_cancelled(slurm_root: Path, time_limit_
     )
     assert collect_status(slurm_root, result.sweep_id).runs[0].status == "cancelled"
     assert load_run_manifest(run_dir).status == "cancelled"
-    assert plan_cancel(slurm_root, result.sweep_id)[0] == [] and cancel_runs([]).cancelled == []
+    assert plan_cancel([run_dir])[0] == [] and cancel_runs([]).cancelled == []
 
 
 def test_scontrol_requeue_resumes_from_checkpoint(slurm_root: Path, time_limit_job: SubmitResult) -> None:
@@ -165,10 +140,13 @@ def test_time_limit_requeues_and_finishes(slurm_root: Path, time_limit_job: Subm
     job_id, run_dir = time_limit_job.runs[0]["job_id"], Path(time_limit_job.runs[0]["run_dir"])
     report = _wait_done(slurm_root, time_limit_job.sweep_id, timeout=150, release=job_id)
     row = report.runs[0]
-    assert row.status == "completed" and row.step == 6, row.error
+    assert row.status == "completed" and row.step == 10, row.error
     manifest = load_run_manifest(run_dir)
     assert manifest.requeue_count >= 1 and manifest.attempts[0].state == "requeued"
-    assert manifest.attempts[0].reason == "time limit reached" and manifest.attempts[-1].state == "completed"
+    assert manifest.attempts[0].reason == "time limit reached; saved at step 7"  # saved at the signal, while hanging
+    assert manifest.attempts[-1].state == "completed"
+    sidecar = json.loads((run_dir / "checkpoints" / "step_7.json").read_text())
+    assert sidecar["meta"] == {"saved_on": "stop"}  # not a periodic one (every 5): written at the signal
     lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert lines[-1]["step"] == 6 and lines[-1]["resumed_from"] >= 3
+    assert lines[-1]["step"] == 10 and lines[-1]["resumed_from"] == 7  # later than the periodic checkpoint at 5
     assert os.path.exists(run_dir / "logs" / "attempt_2.out")

@@ -13,6 +13,7 @@ from orchestrator.cancel import cancel_runs, plan_cancel
 from orchestrator.errors import ConfigError, LaunchError
 from orchestrator.launch.clusters import load_cluster
 from orchestrator.launch.submit import submit
+from orchestrator.runref import resolve_runs
 from orchestrator.status import collect_status, wait_for
 from tests.orchestrator.launch.launch_helpers import wait_until
 
@@ -82,12 +83,12 @@ def test_cancel_a_local_run(tmp_path: Path, make_toy_config, toy_resolver) -> No
     result = submit([config], root=tmp_path, resolver=toy_resolver)
     run_dir = Path(result.runs[0]["run_dir"])
     wait_until(lambda: (run_dir / "metrics.jsonl").exists(), 60, what="the first step")
-    targets, ended = plan_cancel(tmp_path, result.sweep_id)
+    targets, ended = plan_cancel(resolve_runs(tmp_path, [result.sweep_id]))
     assert [t.run_id for t in targets] == [result.runs[0]["run_id"]] and ended == []
     assert cancel_runs(targets).cancelled == [result.runs[0]["run_id"]]
     wait_until(
         lambda: (
-            collect_status(tmp_path, result.sweep_id).runs[0].scheduler_state == "PID"
+            collect_status(tmp_path, result.sweep_id).runs[0].scheduler_state == "EXITED"
             and not _alive(result.runs[0]["job_id"])
         ),
         30,

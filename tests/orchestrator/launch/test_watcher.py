@@ -117,3 +117,19 @@ def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     cache.parent.mkdir()
     cache.write_text("{not json")
     assert _watcher(tmp_path, sched, clock).states(["3"]).states["3"].state == "pending"
+
+
+def test_a_finished_job_named_for_recheck_is_asked_again_within_the_rate_limit(tmp_path: Path) -> None:
+    sched, clock = Scheduler(), FakeClock()
+    sched.table = {"9": "failed"}
+    watcher = _watcher(tmp_path, sched, clock, ttl_s=5)
+    assert watcher.states(["9"]).states["9"].state == "failed"
+    sched.table["9"] = "pending"  # scontrol requeue of the failed job
+    clock.advance(10)
+    assert watcher.states(["9"]).states["9"].state == "failed"  # not rechecked: the cache stands
+    assert len(sched.calls) == 1
+    assert watcher.states(["9"], recheck=["9"]).states["9"].state == "pending"
+    assert len(sched.calls) == 2
+    clock.advance(1)
+    watcher.states(["9"], recheck=["9"])
+    assert len(sched.calls) == 2  # a recheck is still one query per TTL, shared by every caller

@@ -45,3 +45,14 @@ def test_wandb_run_gets_the_configured_entity_offline(tmp_path: Path, monkeypatc
     finally:
         tracker.close()
     assert (tmp_path / "wandb").is_dir()
+
+
+def test_a_cluster_node_logs_offline_even_with_a_key_unless_disabled(tmp_path: Path, monkeypatch) -> None:
+    from trainers.common.job import WANDB_OFFLINE_ON_NODE
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "k")
+    assert wandb_mode("online") == "online"
+    monkeypatch.setenv(WANDB_OFFLINE_ON_NODE, "1")
+    assert wandb_mode("online") == "offline" and wandb_mode("disabled") == "disabled"

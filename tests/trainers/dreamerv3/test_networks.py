@@ -6,7 +6,14 @@ import torch
 
 from trainers.dreamerv3.agent import ActionSpec, DreamerAgent, imagine
 from trainers.dreamerv3.config import ModelConfig
-from trainers.dreamerv3.networks import CnnDecoder, CnnEncoder, LayerNormGRU, mlp_on_state
+from trainers.dreamerv3.networks import (
+    CnnDecoder,
+    CnnEncoder,
+    LayerNormGRU,
+    first_layers_on_state,
+    mlp_on_state,
+    mlp_rest,
+)
 
 CFG = ModelConfig(deter=32, stoch=4, classes=5, units=16, layers=2, hidden=16, cnn_depth=4)
 
@@ -25,10 +32,21 @@ def test_rssm_observe_and_imagine_shapes() -> None:
     assert last["deter"].shape == (b, 32)
     assert torch.allclose(post["stoch"].reshape(b, t, 4, 5).sum(-1), torch.ones(b, t, 4))  # one-hot per latent
     starts = {"deter": post["deter"].reshape(-1, 32), "stoch": post["stoch"].reshape(-1, 20), "cont": torch.ones(b * t)}
-    deter, index, logp, ent = imagine(agent, starts, horizon=4)
-    assert deter.shape == (5, b * t, 32) and index.shape == (5, b * t, 4) and logp.shape == ent.shape == (4, b * t)
-    assert not deter.requires_grad and logp.requires_grad  # world model outside the actor's autograd graph
-    assert torch.equal(index[0], post["stoch"].reshape(b * t, 4, 5).argmax(-1))
+    traj = imagine(agent, starts, horizon=4)
+    assert (
+        traj.deter.shape == (5, b * t, 32) and traj.stoch.shape == (5, b * t, 4) and traj.action.shape == (4, b * t, 3)
+    )
+    assert not traj.deter.requires_grad and not traj.action.requires_grad  # REINFORCE: the rollout keeps no graph
+    assert torch.equal(traj.stoch[0], post["stoch"].reshape(b * t, 4, 5).argmax(-1))
+
+
+def test_fused_first_layers_equal_each_head_alone() -> None:
+    agent = DreamerAgent({"observation": (3,)}, ActionSpec(discrete=True, n=2), CFG)
+    deter, index = torch.randn(6, 7, 32), torch.randint(0, 5, (6, 7, 4))
+    heads = [agent.actor, agent.critic, agent.reward_head]
+    fused = first_layers_on_state(heads, deter, index, 5)
+    for head, hidden in zip(heads, fused, strict=True):
+        assert torch.allclose(mlp_rest(head, hidden), mlp_on_state(head, deter, index, 5), atol=1e-5)
 
 
 def test_gathered_first_layer_equals_the_dense_product() -> None:

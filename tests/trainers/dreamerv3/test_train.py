@@ -71,16 +71,17 @@ def test_outputs_of_a_run(first_run: Path) -> None:
     assert manifest.status == "completed"
     lines = metric_lines(first_run / "metrics.jsonl")
     assert [r["env_steps"] for r in lines] == [40, 80, 120]
-    last = lines[-1]
     missing = [
         k for k in REQUIRED_METRICS if k not in json.loads((first_run / "metrics.jsonl").read_text().splitlines()[-1])
     ]
     assert not missing, missing
-    # train_ratio honoured exactly: updates = floor(env_steps * ratio / (B * T))
-    assert last["opt_steps"] == 120 * 16 // 16 and last["replay_ratio"] == pytest.approx(16.0)
+    # train_ratio honoured exactly from the end of the prefill (40 env steps): 1 + floor(steps since * ratio / (B * T)),
+    # no burst of updates for the prefill's steps
+    assert [r["opt_steps"] for r in lines] == [1, 1 + 40 * 16 // 16, 1 + 80 * 16 // 16]
     kinds = {c.kind for c in manifest.checkpoints}
-    assert {"step", "best", "final"} <= kinds
+    assert {"step", "best", "final", "policy", "replay"} <= kinds
     assert (first_run / "checkpoints" / "step_60.pt").is_file()
+    assert all((first_run / c.path).is_file() for c in manifest.checkpoints)  # pruned files are forgotten too
     meta = json.loads((first_run / "run_meta.json").read_text())
     assert {"torch_version", "device_name", "git_commit", "git_dirty", "config_hash"} <= set(meta)
     policy = load_policy_manifest(first_run / "policy.json")
@@ -94,17 +95,52 @@ def test_outputs_of_a_run(first_run: Path) -> None:
     assert (first_run / "wandb").is_dir() and manifest.tracking.get("wandb_mode") == "offline"
 
 
-def test_deterministic_runs_match_and_resume_is_exact(first_run: Path, tmp_path: Path) -> None:
+_KILLED_CHILD = """
+import json, os, signal, sys
+from pathlib import Path
+import torch
+from trainers.common.job import TrainJob
+from trainers.dreamerv3.train import DreamerTrainer
+
+doc, run_dir, kill_at = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]), int(sys.argv[3])
+
+
+class KilledAfterCheckpoint(DreamerTrainer):
+    def _checkpoint(self, name, kind, metrics=None):
+        info = super()._checkpoint(name, kind, metrics)
+        if kind == "step" and self.env_steps >= kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no final checkpoint: a real kill
+        return info
+
+
+torch.set_num_threads(1)
+KilledAfterCheckpoint(TrainJob(resolved=doc, run_dir=run_dir)).run()
+"""
+
+
+def test_deterministic_runs_match_and_resume_after_sigkill_is_exact(first_run: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
     second = tmp_path / "runs" / "run-b"
     _run(second, tiny_settings())
     assert metric_lines(second / "metrics.jsonl") == metric_lines(first_run / "metrics.jsonl")
-    # resume from the step-60 checkpoint: the rest of the run must be identical, replay and RNG included
-    for f in (second / "checkpoints").glob("final.*"):
-        f.unlink()
-    _run(second, tiny_settings(), resume=True)
-    assert metric_lines(second / "metrics.jsonl") == metric_lines(first_run / "metrics.jsonl")
-    assert metric_lines(second / "episodes.jsonl") == metric_lines(first_run / "episodes.jsonl")
-    assert load_run_manifest(second).status == "completed"
+    # A run SIGKILLed right after its step-60 checkpoint, then resumed: the rest of the run must be identical,
+    # replay and RNG included.
+    killed = tmp_path / "runs" / "run-killed"
+    killed.mkdir(parents=True)
+    settings = tiny_settings(tracking={"tensorboard": True})  # W&B's service would outlive the killed child
+    doc = tmp_path / "resolved.json"
+    doc.write_text(json.dumps(resolved_doc(settings)))
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_CHILD, str(doc), str(killed), "60"], capture_output=True, text=True, timeout=300
+    )
+    assert child.returncode == -9, child.stderr[-2000:]
+    assert not (killed / "checkpoints" / "final.pt").exists()
+    _run(killed, settings, resume=True)
+    assert metric_lines(killed / "metrics.jsonl") == metric_lines(first_run / "metrics.jsonl")
+    assert metric_lines(killed / "episodes.jsonl") == metric_lines(first_run / "episodes.jsonl")
+    assert load_run_manifest(killed).status == "completed"
 
 
 def test_non_finite_loss_fails_fast_with_a_bundle(tmp_path: Path) -> None:
@@ -213,7 +249,7 @@ def test_crowdnav_drive_state_rays_run(tmp_path: Path) -> None:
     policy = load_policy_manifest(run_dir / "policy.json")
     assert policy.observation_signature == {"observation": {"shape": [831], "dtype": "float32"}}
     assert policy.action_space["type"] == "box" and policy.action_space["n"] == 2
-    assert metric_lines(run_dir / "metrics.jsonl")[-1]["opt_steps"] == 40 * 8 // 16
+    assert metric_lines(run_dir / "metrics.jsonl")[-1]["opt_steps"] == 1 + (40 - 20) * 8 // 16
 
 
 def test_dry_run_does_two_updates_and_marks_the_manifests(tmp_path: Path) -> None:
@@ -224,3 +260,26 @@ def test_dry_run_does_two_updates_and_marks_the_manifests(tmp_path: Path) -> Non
     assert metric_lines(run_dir / "metrics.jsonl")[-1]["opt_steps"] == 2
     policy = load_policy_manifest(run_dir / "policy.json")
     assert policy.dry_run and policy.validation_state == "synthetic"
+
+
+def test_sheeprl_comparison_skips_with_a_reason_without_its_venv(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[3] / "bench" / "dreamer_vs_sheeprl.py"
+    missing = tmp_path / "no-venv" / "bin" / "python"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--sheeprl-python", str(missing)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "no SheepRL venv" in result["skipped"]
+
+
+def test_speed_bench_reports_bf16_beside_fp32() -> None:
+    from trainers.dreamerv3.bench import fp32_and_bf16
+
+    result = fp32_and_bf16(tiny_settings(num_envs=1), updates=1, warmup=1, threads=1, env_steps=100)
+    assert result["precision"] == "fp32" and result["bf16"]["updates_per_s"] > 0
+    assert result["bf16_updates_per_s"] == result["bf16"]["updates_per_s"]
+    assert {"updates_per_s", "fraction_of_measured_peak"} <= set(result) and result["fp32"]["gflop_per_update"] > 0

@@ -1,0 +1,129 @@
+"""Checkpoints that fit on scratch: uncompiled weights, weights-only policy checkpoints, the replay only with the
+newest resume checkpoint, ``keep_last`` step checkpoints, and a resume that verifies newest first."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from dreamer_testing import resolved_doc, tiny_settings
+
+from manifests import load_run_manifest
+from trainers.common import checkpoints as common
+from trainers.common.job import TrainJob
+from trainers.dreamerv3.agent import ActionSpec, DreamerAgent
+from trainers.dreamerv3.checkpoints import COMPILED_PREFIX, load_agent_weights
+from trainers.dreamerv3.config import DreamerConfig
+from trainers.dreamerv3.train import DreamerTrainer, compile_step_cells, train
+
+QUIET = {"tensorboard": False, "wandb": {"enabled": False}}
+
+
+def _files(run_dir: Path, prefix: str) -> list[str]:
+    return sorted(p.name for p in (run_dir / "checkpoints").glob(f"{prefix}*.pt"))
+
+
+class CountingTrainer(DreamerTrainer):
+    """Records, after every checkpoint write, how many replay-holding and step checkpoint files are on disk."""
+
+    def __init__(self, job: TrainJob):
+        super().__init__(job)
+        self.on_disk: list[tuple[int, int]] = []
+
+    def _save(self, *args: Any, **kwargs: Any) -> Any:
+        info = super()._save(*args, **kwargs)
+        self.on_disk.append((len(_files(self.run_dir, "replay_")), len(_files(self.run_dir, "step_"))))
+        return info
+
+
+def test_keep_last_step_checkpoints_and_one_replay(tmp_path: Path) -> None:
+    settings = tiny_settings(checkpoint_every=20, tracking=QUIET, keep_last=2)
+    run_dir = tmp_path / "runs" / "pruned"
+    trainer = CountingTrainer(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir))
+    trainer.run()
+    assert max(replays for replays, _ in trainer.on_disk) <= settings["keep_last"] + 1
+    assert max(steps for _, steps in trainer.on_disk) <= settings["keep_last"] + 1
+    assert _files(run_dir, "step_") == ["step_100.pt", "step_80.pt"]
+    assert _files(run_dir, "replay_") == ["replay_final.pt"]  # the replay only with the newest resume checkpoint
+    recorded = {Path(c.path).name for c in load_run_manifest(run_dir).checkpoints}
+    assert {"step_80.pt", "step_100.pt", "replay_final.pt", "final.pt", "best.pt"} <= recorded
+    assert not {"step_20.pt", "step_60.pt", "replay_100.pt"} & recorded
+
+
+def test_policy_checkpoints_hold_weights_only(tmp_path: Path) -> None:
+    settings = tiny_settings(eval_every=40, tracking=QUIET)
+    run_dir = tmp_path / "runs" / "policies"
+    train(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir))
+    assert _files(run_dir, "policy_") == ["policy_120.pt", "policy_40.pt", "policy_80.pt"]
+    for name in ("best.pt", "policy_40.pt"):
+        state = torch.load(run_dir / "checkpoints" / name, weights_only=False)
+        assert set(state) == {"format", "env_steps", "agent"}
+    best = (run_dir / "checkpoints" / "best.pt").stat().st_size
+    assert best < (run_dir / "checkpoints" / "final.pt").stat().st_size / 2  # no optimiser state, no replay
+
+
+def test_compiled_runs_save_plain_weights_and_orch_eval_loads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``compile: true`` writes checkpoints whose keys carry no ``_orig_mod.``; ``orch eval`` loads them strictly.
+    The compiler runs with dynamo's eager backend here (the same wrapping, without minutes of code generation)."""
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    settings = tiny_settings(compile=True, tracking=QUIET, total_env_steps=80, eval_every=80, checkpoint_every=40)
+    run_dir = tmp_path / "runs" / "compiled"
+    (run_dir).mkdir(parents=True)
+    (run_dir / "resolved.json").write_text(json.dumps(resolved_doc(settings)))
+    train(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir))
+    for name in ("best.pt", "final.pt", "step_40.pt"):
+        keys = torch.load(run_dir / "checkpoints" / name, weights_only=False)["agent"]
+        assert not [k for k in keys if COMPILED_PREFIX in k], name
+    from orchestrator.cli import main
+
+    assert main(["eval", str(run_dir), "--episodes", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["checkpoint_kind"] == "best"
+
+
+def test_weights_load_into_compiled_and_uncompiled_agents_and_from_old_compiled_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    cfg = DreamerConfig.from_settings(tiny_settings())
+    plain = DreamerAgent({"observation": (4,)}, ActionSpec(True, 2), cfg.model)
+    compiled = DreamerAgent({"observation": (4,)}, ActionSpec(True, 2), cfg.model)
+    compile_step_cells(compiled)
+    assert list(compiled.state_dict()) == list(plain.state_dict())
+    load_agent_weights(compiled, plain.state_dict())
+    old_style = {k.replace("rssm.gru.", f"rssm.gru.{COMPILED_PREFIX}"): v for k, v in plain.state_dict().items()}
+    load_agent_weights(plain, old_style)  # a checkpoint of the earlier torch.compile(module) wrapping
+
+
+def test_resume_hashes_newest_first_and_stops_at_the_first_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = tiny_settings(checkpoint_every=20, tracking=QUIET, keep_last=3)
+    run_dir = tmp_path / "runs" / "torn"
+    train(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir))
+    hashed: list[str] = []
+    real = common.sha256_file
+    monkeypatch.setattr(common, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    assert common.find_latest_checkpoint(run_dir).path.name == "final.pt"  # type: ignore[union-attr]
+    assert hashed == ["final.pt"]
+    hashed.clear()
+    for name in ("final.pt", "step_100.pt"):  # torn files: the search goes on to the next newest
+        (run_dir / "checkpoints" / name).write_bytes(b"torn")
+    assert common.find_latest_checkpoint(run_dir).path.name == "step_80.pt"  # type: ignore[union-attr]
+    assert hashed == ["final.pt", "step_100.pt", "step_80.pt"]
+
+
+def test_resume_without_its_replay_goes_on_with_an_empty_one(tmp_path: Path) -> None:
+    settings = tiny_settings(checkpoint_every=60, tracking=QUIET)
+    run_dir = tmp_path / "runs" / "no-replay"
+    train(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir))
+    for name in ("final.pt", "final.json", "replay_final.pt", "replay_final.json"):
+        (run_dir / "checkpoints" / name).unlink()  # step_60's replay was pruned when final was written
+    with pytest.warns(UserWarning, match="without its replay"):
+        train(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir, resume=True))
+    assert load_run_manifest(run_dir).status == "completed"
