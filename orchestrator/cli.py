@@ -781,11 +781,12 @@ def archive_list_command(
 
 # ----------------------------------------------------------------------------------------------- environment
 env_app = typer.Typer(
-    name="env", help="Look at and check scenario matrices of the embedded simulator.", no_args_is_help=True
+    name="env", help="Look at and check scenario matrices, on the embedded simulator or Robot SF.", no_args_is_help=True
 )
 app.add_typer(env_app, name="env", rich_help_panel=PANEL_ENV)
 EXIT_ENV_CHECK_FAILED = 3  # env check ran and a scenario failed (2 stays "bad input": an unreadable matrix)
 ScenarioFileArg = Annotated[Path, typer.Argument(help="A scenario matrix YAML (Robot SF format).", show_default=False)]
+BackendOpt = Annotated[str, typer.Option("--backend", help="embedded (orch's simulator) or robot_sf (Robot SF).")]
 
 
 @env_app.command("check")
@@ -793,13 +794,14 @@ def env_check_command(
     scenario_file: ScenarioFileArg,
     steps: Annotated[int, typer.Option("--steps", help="Random-action steps per scenario.")] = 200,
     contract: Annotated[str, typer.Option("--contract", help="socnav_grid or drive_state_rays.")] = "socnav_grid",
+    backend: BackendOpt = "embedded",
     json_out: JsonOpt = False,
 ) -> None:
     """Run every scenario with random actions: loaded, steps/s, space == contract, episodes, collisions."""
     from orchestrator.console import make_table, out_console
     from orchestrator.envtools import check_scenarios
 
-    results = check_scenarios(scenario_file, steps=steps, contract=contract)
+    results = check_scenarios(scenario_file, steps=steps, contract=contract, backend=backend)
     if json_out:
         out_console.print_json(data={"ok": all(r.ok for r in results), "scenarios": [r.to_json() for r in results]})
     else:
@@ -817,11 +819,12 @@ def env_preview_command(
     scenario_file: ScenarioFileArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")],
     scenario: Annotated[str | None, typer.Option("--scenario", help="Scenario name (default: the first).")] = None,
+    backend: BackendOpt = "embedded",
 ) -> None:
     """Draw a scenario's map, routes, pedestrians and robot beside the robot's occupancy grid."""
     from orchestrator.envtools import preview
 
-    typer.echo(f"wrote {preview(scenario_file, out, scenario=scenario)}")
+    typer.echo(f"wrote {preview(scenario_file, out, scenario=scenario, backend=backend)}")
 
 
 # ------------------------------------------------------------------------------------------------ entry point

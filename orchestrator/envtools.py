@@ -15,24 +15,32 @@ __all__ = ["check_scenarios", "preview"]
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    return (ValueError, FileNotFoundError)  # ScenarioError and MapError are ValueErrors
+    return (ValueError, FileNotFoundError, ImportError)  # ScenarioError, MapError: ValueErrors; RobotSFNotInstalled
 
 
-def check_scenarios(path: Path, *, steps: int, contract: str) -> list[Any]:
+def _check_backend(backend: str) -> None:
+    problem = env_spec.backend_unavailable(backend)
+    if problem:
+        raise EnvError(f"--backend {backend}: {problem}")
+
+
+def check_scenarios(path: Path, *, steps: int, contract: str, backend: str = "embedded") -> list[Any]:
     """Run every scenario of ``path``; a matrix that cannot be read at all is an :class:`EnvError`."""
     if contract not in env_spec.CONTRACTS:
         raise EnvError(f"--contract {contract!r} is not one of {', '.join(env_spec.CONTRACTS)}")
     if steps < 1:
         raise EnvError("--steps must be at least 1")
+    _check_backend(backend)
     try:
-        return env_spec.load_tool("check")(path, steps=steps, contract=contract)
+        return env_spec.load_tool("check")(path, steps=steps, contract=contract, backend=backend)
     except _known_errors() as exc:
         raise EnvError(str(exc)) from None
 
 
-def preview(path: Path, out: Path, *, scenario: str | None) -> Path:
+def preview(path: Path, out: Path, *, scenario: str | None, backend: str = "embedded") -> Path:
     """Write the preview PNG of one scenario."""
+    _check_backend(backend)
     try:
-        return env_spec.load_tool("preview")(path, out, scenario=scenario)
+        return env_spec.load_tool("preview")(path, out, scenario=scenario, backend=backend)
     except _known_errors() as exc:
         raise EnvError(str(exc)) from None

@@ -53,11 +53,12 @@ def make_env(
     flatten_keys=flatten_keys)``. ``factory_kwargs`` takes Robot SF's factory keywords: ``peds_have_obstacle_forces``
     (folded into env_overrides) and the viewer/recording ones (ignored); anything else is an error.
     """
-    env_overrides = _fold_factory_kwargs(env_overrides, factory_kwargs)
     if backend not in BACKENDS:
         raise ValueError(f"env backend {backend!r} is not one of {', '.join(BACKENDS)}")
     if backend == "robot_sf":
-        from trainers.envs.robot_sf_adapter import make_robot_sf_env
+        if render_mode is not None:
+            raise ValueError("render_mode is for the embedded backend; Robot SF renders through its debug viewer")
+        from trainers.envs.robot_sf import make_robot_sf_env
 
         return make_robot_sf_env(
             env_overrides,
@@ -68,7 +69,10 @@ def make_env(
             reward_name=reward_name,
             reward_kwargs=reward_kwargs,
             flatten_keys=flatten_keys,
+            switching=switching,
+            **factory_kwargs,
         )
+    env_overrides = _fold_factory_kwargs(env_overrides, factory_kwargs)
     if scenario_config is None:
         scenario_config = default_matrix_path()
         if scenario_id is None:

@@ -1,12 +1,14 @@
 """What ``orch env check`` and ``orch env preview`` do: run every scenario of a matrix, draw one scenario.
 
-Heavy (gymnasium, matplotlib); reached from the CLI through the light ``trainers.envs.spec`` entry-point names.
+Both work on either backend (``embedded`` or ``robot_sf``): the check only uses the Gymnasium API and ``info``, and
+the preview draws a :class:`Scene`, the neutral picture of a running env that :func:`scene_of` reads from either
+simulator. Heavy (gymnasium, matplotlib); reached from the CLI through the light ``trainers.envs.spec`` names.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from trainers.envs.contracts import observation_signature
 
-__all__ = ["CONTRACT_OVERRIDES", "ScenarioCheck", "check_matrix", "preview_scenario"]
+__all__ = ["CONTRACT_OVERRIDES", "ScenarioCheck", "Scene", "check_matrix", "preview_scenario", "scene_of"]
 
 GRID_32M = {
     "resolution": 0.2,
@@ -59,9 +61,11 @@ class ScenarioCheck:
 
 
 def check_matrix(
-    path: str | Path, *, steps: int = 200, contract: str = "socnav_grid", seed: int = 0
+    path: str | Path, *, steps: int = 200, contract: str = "socnav_grid", seed: int = 0, backend: str = "embedded"
 ) -> list[ScenarioCheck]:
     """Run ``steps`` random-action steps in every scenario of the matrix at ``path`` (errors become results)."""
+    from gymnasium.spaces import Dict
+
     from trainers.envs.crowdnav.spaces import signature_of_space
     from trainers.envs.factory import make_env
     from trainers.envs.scenarios import load_scenario_matrix
@@ -75,16 +79,19 @@ def check_matrix(
         result = ScenarioCheck(scenario=scenario.name, loaded=False)
         results.append(result)
         try:
-            env = make_env(overrides, scenario_config=path, scenario_id=scenario.name, seed=seed)
+            env = make_env(overrides, scenario_config=path, scenario_id=scenario.name, seed=seed, backend=backend)
             result.loaded = True
             result.space_ok = signature_of_space(env.observation_space) == expected
-            obs, info = env.reset()
+            env.action_space.seed(seed)
+            obs, info = env.reset(seed=seed)
             result.pedestrians = int(info["num_pedestrians"])
             start = time.perf_counter()
             for _ in range(steps):
                 obs, _, terminated, truncated, info = env.step(env.action_space.sample())
                 if not env.observation_space.contains(obs):
-                    raise ValueError("an observation left the observation space")
+                    space = env.observation_space
+                    bad = [k for k, v in obs.items() if isinstance(space, Dict) and not space[k].contains(v)]
+                    raise ValueError(f"an observation left the observation space (keys {bad})")
                 if terminated or truncated:
                     result.episodes += 1
                     result.collisions += int(info["collision"])
@@ -97,8 +104,90 @@ def check_matrix(
     return results
 
 
+@dataclass
+class Scene:
+    """What a preview draws, read from either backend's running env (metres, SVG orientation: y down)."""
+
+    name: str
+    width: float
+    height: float
+    obstacles: list[np.ndarray]
+    zones: dict[str, list[tuple[float, float, float, float]]]  # kind -> (xmin, ymin, xmax, ymax)
+    robot_routes: list[np.ndarray]
+    ped_routes: list[np.ndarray]
+    pedestrians: np.ndarray
+    ped_radius: float
+    robot: np.ndarray
+    robot_radius: float
+    goal: np.ndarray
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _box(zone: Any) -> tuple[float, float, float, float]:
+    if hasattr(zone, "xmin"):
+        return (zone.xmin, zone.ymin, zone.xmax, zone.ymax)
+    pts = np.asarray(zone, dtype=np.float64).reshape(-1, 2)  # Robot SF: three corners
+    return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+
+
+def scene_of(env: Any, name: str) -> Scene:
+    """The :class:`Scene` of an embedded ``CrowdNavEnv`` or a Robot SF ``RobotEnv`` (wrappers are looked through)."""
+    inner = env.unwrapped
+    if hasattr(inner, "crowd"):  # embedded
+        m = inner.map
+        zones = {
+            "robot_spawn": m.robot_spawn_zones,
+            "robot_goal": m.robot_goal_zones,
+            "ped_spawn": m.ped_spawn_zones,
+            "ped_goal": m.ped_goal_zones,
+            "crowded": m.ped_crowded_zones,
+        }
+        return Scene(
+            name=name,
+            width=m.width,
+            height=m.height,
+            obstacles=[np.asarray(p) for p in m.obstacles],
+            zones={k: [_box(z) for z in v] for k, v in zones.items()},
+            robot_routes=[np.asarray(r.waypoints) for r in m.robot_routes],
+            ped_routes=[np.asarray(r.waypoints) for r in m.ped_routes],
+            pedestrians=inner.crowd.pos.copy(),
+            ped_radius=inner.crowd.radius,
+            robot=inner.robot.pos.copy(),
+            robot_radius=inner.settings.robot.radius,
+            goal=np.asarray(inner.waypoints[-1]),
+        )
+    m, sim = inner.map_def, inner.simulator
+    zones = {
+        "robot_spawn": m.robot_spawn_zones,
+        "robot_goal": m.robot_goal_zones,
+        "ped_spawn": m.ped_spawn_zones,
+        "ped_goal": m.ped_goal_zones,
+        "crowded": m.ped_crowded_zones,
+    }
+    return Scene(
+        name=name,
+        width=float(m.width),
+        height=float(m.height),
+        obstacles=[np.asarray(o.vertices, dtype=np.float64) for o in m.obstacles],
+        zones={k: [_box(z) for z in v] for k, v in zones.items()},
+        robot_routes=[np.asarray(r.waypoints, dtype=np.float64) for r in m.robot_routes],
+        ped_routes=[np.asarray(r.waypoints, dtype=np.float64) for r in m.ped_routes],
+        pedestrians=np.asarray(sim.ped_pos, dtype=np.float64).reshape(-1, 2).copy(),
+        ped_radius=float(inner.env_config.sim_config.ped_radius),
+        robot=np.asarray(sim.robots[0].pose[0], dtype=np.float64),
+        robot_radius=float(inner.env_config.robot_config.radius),
+        goal=np.asarray(sim.robot_navs[0].waypoints[-1], dtype=np.float64),
+    )
+
+
 def preview_scenario(
-    path: str | Path, out: str | Path, *, scenario: str | None = None, seed: int = 0, warmup_steps: int = 0
+    path: str | Path,
+    out: str | Path,
+    *,
+    scenario: str | None = None,
+    seed: int = 0,
+    warmup_steps: int = 0,
+    backend: str = "embedded",
 ) -> Path:
     """Draw the map, routes, pedestrians and robot of one scenario beside the robot's occupancy grid (PNG)."""
     import matplotlib
@@ -108,52 +197,36 @@ def preview_scenario(
     from matplotlib.patches import Circle, Polygon, Rectangle
 
     from manifests import atomic_path
-    from trainers.envs.crowdnav.env import CrowdNavEnv
     from trainers.envs.factory import make_env
     from trainers.envs.scenarios import load_scenario_matrix
 
     scenarios = load_scenario_matrix(path)
     name = scenario or scenarios[0].name
-    env = make_env(CONTRACT_OVERRIDES["socnav_grid"], scenario_config=path, scenario_id=name, seed=seed)
-    assert isinstance(env, CrowdNavEnv)  # one scenario_id gives the plain env
-    obs, _ = env.reset()
+    overrides = CONTRACT_OVERRIDES["socnav_grid"]
+    env = make_env(overrides, scenario_config=path, scenario_id=name, seed=seed, backend=backend)
+    obs, _ = env.reset(seed=seed)
     for _ in range(warmup_steps):
-        obs, *_ = env.step(np.zeros(2, dtype=np.float32))
-    m = env.map
+        obs, *_ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+    view = scene_of(env, name)
     fig, (ax, axg) = plt.subplots(1, 2, figsize=(12, 6))
-    for poly in m.obstacles:
+    for poly in view.obstacles:
         ax.add_patch(Polygon(poly, closed=True, color="0.2"))
     zone_colors = {"robot_spawn": "#ffdf00", "robot_goal": "#ff6c00", "ped_spawn": "#23ff00", "ped_goal": "#107400"}
-    zones = {
-        "robot_spawn": m.robot_spawn_zones,
-        "robot_goal": m.robot_goal_zones,
-        "ped_spawn": m.ped_spawn_zones,
-        "ped_goal": m.ped_goal_zones,
-        "crowded": m.ped_crowded_zones,
-    }
-    for kind, items in zones.items():
-        for z in items:
-            ax.add_patch(
-                Rectangle(
-                    (z.xmin, z.ymin),
-                    z.xmax - z.xmin,
-                    z.ymax - z.ymin,
-                    alpha=0.5,
-                    color=zone_colors.get(kind, "#ffb0b0"),
-                )
-            )
-    for r in m.robot_routes:
-        ax.plot(*r.waypoints.T, "-o", color="#0300d5", ms=3, lw=1.5, label="robot route")
-    for r in m.ped_routes:
-        ax.plot(*r.waypoints.T, "--", color="#c40202", lw=1, label="pedestrian route")
-    for p in env.crowd.pos:
-        ax.add_patch(Circle((float(p[0]), float(p[1])), env.crowd.radius, color="#dc3c32"))
-    ax.add_patch(Circle((float(env.robot.pos[0]), float(env.robot.pos[1])), env.settings.robot.radius, color="#1e5adc"))
-    ax.plot(*env.waypoints[-1], "*", color="green", ms=14)
-    ax.set_xlim(0, m.width)
-    ax.set_ylim(m.height, 0)  # SVG y points down
+    for kind, boxes in view.zones.items():
+        for x0, y0, x1, y1 in boxes:
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, alpha=0.5, color=zone_colors.get(kind, "#ffb0b0")))
+    for route in view.robot_routes:
+        ax.plot(*route.T, "-o", color="#0300d5", ms=3, lw=1.5, label="robot route")
+    for route in view.ped_routes:
+        ax.plot(*route.T, "--", color="#c40202", lw=1, label="pedestrian route")
+    for p in view.pedestrians:
+        ax.add_patch(Circle((float(p[0]), float(p[1])), view.ped_radius, color="#dc3c32"))
+    ax.add_patch(Circle((float(view.robot[0]), float(view.robot[1])), view.robot_radius, color="#1e5adc"))
+    ax.plot(*view.goal, "*", color="green", ms=14)
+    ax.set_xlim(0, view.width)
+    ax.set_ylim(view.height, 0)  # SVG y points down
     ax.set_aspect("equal")
-    ax.set_title(f"{name} ({env.crowd.n} pedestrians)")
+    ax.set_title(f"{name} ({len(view.pedestrians)} pedestrians, {backend})")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=False))
     ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize=8)
@@ -168,4 +241,5 @@ def preview_scenario(
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
+    env.close()
     return out

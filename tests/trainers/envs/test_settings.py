@@ -75,8 +75,13 @@ def test_the_config_schemas_allow_exactly_the_keys_the_simulator_knows() -> None
     from trainers.envs.factory import VIEWER_KWARGS
     from trainers.envs.validation import FACTORY_KEYWORDS
 
-    assert keys("factory_kwargs") == set(FACTORY_KEYWORDS) == set(VIEWER_KWARGS) | {
-        "reward_name",
-        "reward_kwargs",
-        "peds_have_obstacle_forces",
-    }
+    assert (
+        keys("factory_kwargs")
+        == set(FACTORY_KEYWORDS)
+        == set(VIEWER_KWARGS)
+        | {
+            "reward_name",
+            "reward_kwargs",
+            "peds_have_obstacle_forces",
+        }
+    )

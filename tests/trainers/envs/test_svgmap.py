@@ -14,7 +14,7 @@ from trainers.envs.crowdnav.svgmap import load_svg_map
 def test_simple_map_elements(simple_map: Path) -> None:
     m = load_svg_map(simple_map)
     assert (m.width, m.height) == (20.0, 10.0)
-    assert len(m.obstacles) == 4 and m.segments.shape == (16, 4)
+    assert len(m.obstacles) == 4 and m.segments.shape == (16 + 4, 4)  # the map's four edges too
     assert [r.label for r in m.robot_routes] == ["robot_route_0_0"]
     np.testing.assert_allclose(m.robot_routes[0].waypoints, [[5, 5], [15, 5]])
     np.testing.assert_allclose(m.ped_routes[0].waypoints, [[10, 3], [10, 7]])  # V command

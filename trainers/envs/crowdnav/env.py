@@ -11,12 +11,19 @@ import numpy as np
 
 from trainers.envs.contracts import observation_signature
 from trainers.envs.crowdnav.crowd import Crowd
+from trainers.envs.crowdnav.geometry import Segments
 from trainers.envs.crowdnav.mapdef import MapDefinition
 from trainers.envs.crowdnav.rewards import make_reward
-from trainers.envs.crowdnav.robot import RobotState, max_speed
+from trainers.envs.crowdnav.robot import RobotState, speed_bounds
 from trainers.envs.crowdnav.sensors import OccupancyGrid, RayCaster
 from trainers.envs.crowdnav.settings import EnvSettings, build_settings, merged_overrides
-from trainers.envs.crowdnav.spaces import action_space, space_from_signature
+from trainers.envs.crowdnav.spaces import (
+    POSITION_CAP,
+    TARGET_DISTANCE_CAP,
+    action_space,
+    observation_space,
+    socnav_speed_cap,
+)
 from trainers.envs.crowdnav.stepmeta import StepMetaTracker
 from trainers.envs.crowdnav.svgmap import load_svg_map
 from trainers.envs.scenarios import Scenario
@@ -24,6 +31,7 @@ from trainers.envs.scenarios import Scenario
 __all__ = ["COMFORT_DISTANCE", "CrowdNavEnv"]
 
 COMFORT_DISTANCE = 0.5  # m between the robot's and a pedestrian's edge: inside it counts as comfort exposure
+ROUTE_ONLY_ZONE_EDGE, FALLBACK_ZONE_EDGE = 1.0, 0.1  # Robot SF's synthetic zones for routes without one
 
 
 class CrowdNavEnv(gym.Env):
@@ -33,7 +41,8 @@ class CrowdNavEnv(gym.Env):
     vectorised social-force model, walk their routes. Maps and scenarios use Robot SF's formats.
 
     ## Action Space
-    ``Box(-1, 1, (2,), float32)``, scaled to the robot model's limits (see ``crowdnav.robot``).
+    ``Box(-1, 1, (2,), float32)``, mapped affinely onto Robot SF's raw action space of the robot model (see
+    ``crowdnav.robot``: for differential drive, a change of linear and angular speed per step).
 
     ## Observation Space
     Built from ``contracts.observation_signature(env_overrides)``:
@@ -48,12 +57,14 @@ class CrowdNavEnv(gym.Env):
     ``route_completion_v2``. Each step's reward inputs are in ``info["meta"]`` under Robot SF's keys.
 
     ## Starting State
-    Robot at a random point of the spawn zone of a random robot route, facing its first waypoint; crowd spawned
-    along pedestrian routes and in crowded zones (count from ``ped_density``).
+    As Robot SF: a random spawn zone with robot routes, a random route of it, start and goal sampled in the route's
+    spawn and goal zones; the robot faces from the route's first waypoint to its next, at rest. The crowd is
+    populated along pedestrian routes and in crowded zones (``crowdnav.crowd``).
 
     ## Episode End
-    Terminated on success (within ``goal_radius`` of the goal) or collision (obstacle, pedestrian, map edge);
-    truncated after the scenario's ``max_episode_steps`` (kept in the env because it differs per scenario).
+    Terminated on success (within robot radius + ``goal_radius`` of the goal) or collision (a pedestrian or wall
+    segment touched, or the map left); truncated once the elapsed time exceeds the scenario's limit
+    (``max_episode_steps``; Robot SF reports that as terminated).
 
     ## Arguments
     ``scenario`` (a :class:`~trainers.envs.scenarios.Scenario`), ``env_overrides``, ``reward_name``,
@@ -80,7 +91,9 @@ class CrowdNavEnv(gym.Env):
         self.render_mode = render_mode
         self.env_overrides = dict(env_overrides or {})
         self.signature = observation_signature(merged_overrides(self.env_overrides, scenario.as_overrides()))
-        self.observation_space = space_from_signature(self.signature)
+        settings = build_settings(self.env_overrides, scenario.as_overrides())
+        self.observation_space = observation_space(self.signature, settings)
+        self._socnav_speed_cap = socnav_speed_cap(settings.robot)
         self.action_space = action_space()
         self._reward = make_reward(reward_name, reward_kwargs)
         self._pending_seed: int | None = None
@@ -96,14 +109,20 @@ class CrowdNavEnv(gym.Env):
         self.crowd = Crowd(self.map, self.settings, scenario.single_pedestrians)
         s = self.settings
         self._socnav = s.observation_mode == "socnav_struct"
-        self.rays = None if self._socnav else RayCaster(self.map, s.num_rays, s.max_scan_dist, s.visual_angle_portion)
-        self.grid = OccupancyGrid(self.map, s.grid, s.robot.radius) if s.grid_in_observation else None
-        self._vmax = max_speed(s.robot)
-        self._wmax = s.robot.max_angular_speed if s.robot.type == "differential_drive" else 1.0
-        self._diag = math.hypot(self.map.width, self.map.height)
-        self._segs = self.map.segments
+        self.rays = (
+            None
+            if self._socnav
+            else RayCaster(self.map, s.num_rays, s.max_scan_dist, s.visual_angle_portion, s.scan_noise)
+        )
+        self.grid = OccupancyGrid(self.map, s.grid) if s.grid_in_observation else None
+        low, high = speed_bounds(s.robot)
+        self._speed_scale = high
+        self._drive_low = np.array([low[0] / high[0], -1.0, 0.0, -1.0, -1.0], dtype=np.float32)
+        self._proximity = s.robot.radius + s.sim.goal_radius
+        self._walls = Segments(self.map.segments)
         self._steps = 0
-        self._meta = StepMetaTracker(s.sim.time_per_step_in_secs, s.sim.max_episode_steps)
+        self._elapsed = 0.0
+        self._meta = StepMetaTracker(s.sim.time_per_step_in_secs, s.sim.max_sim_steps)
 
     def seed_next_reset(self, seed: int | None) -> None:
         """Seed the next ``reset()`` called without a seed (the factory's ``seed=``)."""
@@ -117,21 +136,19 @@ class CrowdNavEnv(gym.Env):
             seed, self._pending_seed = self._pending_seed, None
         super().reset(seed=seed)
         rng = self.np_random
-        route = self.map.robot_routes[int(rng.integers(len(self.map.robot_routes)))]
-        start, goal = self._route_ends(route, rng)
-        self.waypoints = np.concatenate([route.waypoints, goal[None, :]])
+        self.crowd.reset(rng)
+        start, self.waypoints = self._sample_route(rng)
         self.wp_index = 0
-        first = self.waypoints[0] if np.linalg.norm(self.waypoints[0] - start) > 1e-6 else self.waypoints[-1]
-        self.robot.reset(start, math.atan2(first[1] - start[1], first[0] - start[0]))
-        self.crowd.reset(rng, start, self.settings.robot.radius)
-        self._skip_reached_waypoints()
+        first, second = self.waypoints[0], self.waypoints[1]
+        self.robot.reset(start, math.atan2(second[1] - first[1], second[0] - first[0]))
         self._steps = 0
+        self._elapsed = 0.0
         self._path_length = 0.0
         self._shortest = float(
             np.linalg.norm(np.diff(np.concatenate([start[None], self.waypoints]), axis=0), axis=1).sum()
         )
         self._comfort_steps = 0
-        self._success = self._collision = False
+        self._success = self._collision = self._timeout = False
         self._collision_kind = ""
         self.last_meta: dict[str, Any] = {}
         self._meta.reset(start, self._goal_distance())
@@ -142,32 +159,36 @@ class CrowdNavEnv(gym.Env):
         return self._get_obs(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        dt = self.settings.sim.time_per_step_in_secs
+        s = self.settings
+        dt = s.sim.time_per_step_in_secs
         action = np.asarray(action, dtype=np.float64)
         old_pos = self.robot.pos
+        # Robot SF's order: pedestrians move (seeing the robot where it was), then the robot, then the checks.
+        self.crowd.step(dt, self.robot.pos, self.robot.theta, s.robot.radius, s.sim.prf_active)
         self.robot.step(action, dt)
-        self.crowd.step(dt, self.robot.pos, self.robot.theta, self.settings.robot.radius, self.settings.sim.prf_active)
         self._steps += 1
+        self._elapsed += dt
         self._path_length += float(np.linalg.norm(self.robot.pos - old_pos))
-        passed = self._skip_reached_waypoints()
-        self._success = self.wp_index >= len(self.waypoints)
+        reached = self._update_waypoint()
+        self._success = self._goal_distance() <= self._proximity
         ped_gap = self._nearest_ped_gap()
         self._comfort_steps += int(ped_gap < COMFORT_DISTANCE)
         self._collision_kind = self._check_collision(ped_gap)
         self._collision = bool(self._collision_kind)
+        self._timeout = self._elapsed > s.sim.time_limit
         terminated = self._success or self._collision
-        truncated = (not terminated) and self._steps >= self.settings.sim.max_episode_steps
+        truncated = self._timeout and not terminated
         meta = self._meta.step(
             step=self._steps,
-            action=action,
+            action=self.robot.raw_action(action),  # Robot SF's units, so punish_action_reward agrees with it
             robot_pos=self.robot.pos,
             distance_to_goal=self._goal_distance(),
             ped_pos=self.crowd.pos,
             ped_forces=self.crowd.forces,
             collision_kind=self._collision_kind,
-            waypoint_reached=passed > 0,
+            waypoint_reached=reached,
             route_complete=self._success,
-            timeout=truncated,
+            timeout=self._timeout,
         )
         reward = float(self._reward(meta))
         self.last_meta = meta
@@ -176,100 +197,103 @@ class CrowdNavEnv(gym.Env):
             self._rays = np.concatenate([self._rays[1:], self._ray_state()[None]])
         return self._get_obs(), reward, terminated, truncated, self._info()
 
-    def render(self) -> np.ndarray:
+    def render(self) -> np.ndarray:  # type: ignore[override]  # rgb_array only: always a frame
         from trainers.envs.crowdnav.render import render_frame
 
         return render_frame(self)
 
     # ------------------------------------------------------------------ helpers
-    def _route_ends(self, route: Any, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        def pick(zones: list, idx: int, fallback: np.ndarray) -> np.ndarray:
-            if not zones or idx >= len(zones):
-                return fallback.copy()
-            zone = zones[idx]
-            margin = min(self.settings.robot.radius * 0.5, (zone.xmax - zone.xmin) / 4, (zone.ymax - zone.ymin) / 4)
-            for _ in range(20):
-                p = zone.sample(rng)[0]
-                p = np.clip(p, [zone.xmin + margin, zone.ymin + margin], [zone.xmax - margin, zone.ymax - margin])
-                if not self.map.inside_obstacle(p[None])[0]:
-                    return p
-            return zone.center
+    def _sample_route(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Start point and the waypoints to pass (the route's, then the goal), chosen as Robot SF's sample_route."""
+        by_spawn: dict[int, list[Any]] = {}
+        for route in self.map.robot_routes:
+            by_spawn.setdefault(route.spawn_id, []).append(route)
+        spawns = sorted(by_spawn)
+        routes = by_spawn[spawns[int(rng.integers(len(spawns)))]]
+        route = routes[int(rng.integers(len(routes)))]
+        wps = np.asarray(route.waypoints, dtype=np.float64)
+        start = self._zone_point(rng, self.map.robot_spawn_zones, route.spawn_id, wps[0])
+        goal = self._zone_point(rng, self.map.robot_goal_zones, route.goal_id, wps[-1])
+        return start, np.concatenate([wps, goal[None, :]])
 
-        start = pick(self.map.robot_spawn_zones, route.spawn_id, route.waypoints[0])
-        goal = pick(self.map.robot_goal_zones, route.goal_id, route.waypoints[-1])
-        return start, goal
+    def _zone_point(self, rng: np.random.Generator, zones: list[Any], index: int, anchor: np.ndarray) -> np.ndarray:
+        """A point of a zone's triangle off obstacles (a small synthetic zone at ``anchor`` without one)."""
+        if zones and 0 <= index < len(zones):
+            zone = zones[index]
+            low, high = np.array([zone.xmin, zone.ymin]), np.array([zone.xmax, zone.ymax])
+        else:
+            edge = FALLBACK_ZONE_EDGE if zones else ROUTE_ONLY_ZONE_EDGE
+            low, high = anchor, anchor + edge
+        for _ in range(20):
+            u, v = rng.random(2)
+            if u + v > 1.0:
+                u, v = 1.0 - u, 1.0 - v
+            point = np.array([high[0] - u * (high[0] - low[0]), low[1] + v * (high[1] - low[1])])
+            if not self.map.inside_obstacle(point[None])[0]:
+                return point
+        return point
 
     def _goal_distance(self) -> float:
         """Straight-line distance to the route's last point (Robot SF's ``distance_to_goal``)."""
         d = self.waypoints[-1] - self.robot.pos
         return math.hypot(d[0], d[1])
 
-    def _dist_to_waypoint(self) -> float:
-        if self.wp_index >= len(self.waypoints):
-            return 0.0
+    def _update_waypoint(self) -> bool:
+        """Robot SF's RouteNavigator: within reach of the current waypoint, target the next (the last one stays)."""
         d = self.waypoints[self.wp_index] - self.robot.pos
-        return math.hypot(d[0], d[1])
-
-    def _skip_reached_waypoints(self) -> int:
-        passed = 0
-        radius = self.settings.sim.goal_radius
-        while self.wp_index < len(self.waypoints) and self._dist_to_waypoint() <= radius:
-            self.wp_index += 1
-            passed += 1
-        return passed
+        reached = math.hypot(d[0], d[1]) <= self._proximity
+        if reached:
+            self.wp_index = min(len(self.waypoints) - 1, self.wp_index + 1)
+        return reached
 
     def _nearest_ped_gap(self) -> float:
         if self.crowd.n == 0:
             return math.inf
         d = self.crowd.pos - self.robot.pos
-        return float(np.sqrt((d * d).sum(1)).min()) - self.settings.robot.radius - self.crowd.radius
+        return math.sqrt(float((d[:, 0] ** 2 + d[:, 1] ** 2).min())) - self.settings.robot.radius - self.crowd.radius
 
     def _check_collision(self, ped_gap: float) -> str:
-        if ped_gap < 0:
+        if ped_gap <= 0:
             return "pedestrian"
         x, y = self.robot.pos
         if x < 0 or y < 0 or x > self.map.width or y > self.map.height:
             return "map_edge"
-        segs = self._segs
-        if len(segs):
-            a = segs[:, :2]
-            ab = segs[:, 2:] - a
-            ap = self.robot.pos - a
-            t = np.clip((ap * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-12), 0, 1)
-            near = ap - t[:, None] * ab
-            # A step moves the robot far less than its radius, so it cannot jump inside an obstacle unseen.
-            if float((near * near).sum(1).min()) < self.settings.robot.radius**2:
-                return "obstacle"
+        # A step moves the robot far less than its radius, so it cannot jump inside an obstacle unseen.
+        if self._walls.min_distance2(self.robot.pos) <= self.settings.robot.radius**2:
+            return "obstacle"
         return ""
 
-    def _targets(self) -> tuple[np.ndarray, np.ndarray]:
-        last = len(self.waypoints) - 1
-        cur = self.waypoints[min(self.wp_index, last)]
-        nxt = self.waypoints[min(self.wp_index + 1, last)]
-        return cur, nxt
+    def _targets(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Current waypoint and the one after it (None at the last), as Robot SF's navigator reports them."""
+        nxt = self.waypoints[self.wp_index + 1] if self.wp_index + 1 < len(self.waypoints) else None
+        return self.waypoints[self.wp_index], nxt
 
     def _drive_state(self) -> np.ndarray:
+        """Robot SF's drive state: speeds over their maxima, then distance (capped at 50 m, over 50), angle to the
+        current waypoint and the turn from there to the next one, both over pi."""
         cur, nxt = self._targets()
         pos, theta = self.robot.pos, self.robot.theta
         d = cur - pos
-        ang = _wrap(math.atan2(d[1], d[0]) - theta)
-        dn = nxt - pos
-        ang_next = _wrap(math.atan2(dn[1], dn[0]) - theta)
+        to_cur = math.atan2(d[1], d[0])
+        turn = 0.0
+        if nxt is not None and self.settings.sim.use_next_goal:
+            turn = _wrap(math.atan2(nxt[1] - cur[1], nxt[0] - cur[0]) - to_cur)
+        linear, angular = self.robot.speed_pair()
         state = np.array(
             [
-                self.robot.v / self._vmax,
-                self.robot.omega / self._wmax,
-                min(1.0, math.hypot(d[0], d[1]) / self._diag),
-                ang / math.pi,
-                ang_next / math.pi,
+                linear / self._speed_scale[0],
+                angular / self._speed_scale[1],
+                min(math.hypot(d[0], d[1]), TARGET_DISTANCE_CAP) / TARGET_DISTANCE_CAP,
+                _wrap(to_cur - theta) / math.pi,
+                turn / math.pi,
             ],
             dtype=np.float32,
         )
-        return np.clip(state, -1.0, 1.0)
+        return np.minimum(np.maximum(state, self._drive_low), 1.0)
 
     def _ray_state(self) -> np.ndarray:
         assert self.rays is not None
-        dist = self.rays.cast(self.robot.pos, self.robot.theta, self.crowd.pos, self.crowd.radius)
+        dist = self.rays.cast(self.robot.pos, self.robot.theta, self.crowd.pos, self.crowd.radius, self.np_random)
         return (dist / self.rays.max_dist).astype(np.float32)
 
     def _get_obs(self) -> dict[str, np.ndarray]:
@@ -278,6 +302,8 @@ class CrowdNavEnv(gym.Env):
         return self._socnav_obs()
 
     def _socnav_obs(self) -> dict[str, np.ndarray]:
+        """Robot SF's SocNav keys: positions clipped to [0, 50] m, pedestrians closest first, their velocities in
+        the robot frame, the heading wrapped, ``robot_speed`` Robot SF's current speed pair."""
         s = self.settings
         f32 = np.float32
         n_max = s.max_pedestrians
@@ -285,37 +311,38 @@ class CrowdNavEnv(gym.Env):
         positions = np.zeros((n_max, 2), dtype=f32)
         velocities = np.zeros((n_max, 2), dtype=f32)
         count = 0
+        heading = robot.heading
         if self.crowd.n:
             rel = self.crowd.pos - robot.pos
             order = np.argsort((rel * rel).sum(1), kind="stable")[:n_max]
             count = len(order)
-            positions[:count] = self.crowd.pos[order]
-            c, sn = math.cos(robot.theta), math.sin(robot.theta)
+            positions[:count] = np.clip(self.crowd.pos[order], 0.0, POSITION_CAP)
+            c, sn = math.cos(heading), math.sin(heading)
             v = self.crowd.vel[order]
             velocities[:count, 0] = c * v[:, 0] + sn * v[:, 1]
             velocities[:count, 1] = -sn * v[:, 0] + c * v[:, 1]
         cur, nxt = self._targets()
+        speed_cap = self._socnav_speed_cap
         obs: dict[str, np.ndarray] = {
-            "goal_current": cur.astype(f32),
-            "goal_next": nxt.astype(f32),
-            "map_size": np.array([self.map.width, self.map.height], dtype=f32),
+            "goal_current": np.clip(cur, 0.0, POSITION_CAP).astype(f32),
+            "goal_next": np.clip(nxt if nxt is not None else np.zeros(2), 0.0, POSITION_CAP).astype(f32),
+            "map_size": np.minimum([self.map.width, self.map.height], POSITION_CAP).astype(f32),
             "pedestrians_count": np.array([count], dtype=f32),
             "pedestrians_positions": positions,
-            "pedestrians_radius": np.array([self.crowd.radius], dtype=f32),
-            "pedestrians_velocities": velocities,
-            "robot_heading": np.array([robot.theta], dtype=f32),
-            "robot_position": robot.pos.astype(f32),
+            "pedestrians_radius": np.array([min(self.crowd.radius, POSITION_CAP)], dtype=f32),
+            "pedestrians_velocities": np.clip(velocities, -speed_cap, speed_cap),
+            "robot_heading": np.array([heading], dtype=f32),
+            "robot_position": np.clip(robot.pos, 0.0, POSITION_CAP).astype(f32),
             "robot_radius": np.array([s.robot.radius], dtype=f32),
-            "robot_speed": np.array([robot.v, robot.omega], dtype=f32),
+            "robot_speed": np.clip(robot.speed_pair(), -speed_cap, speed_cap).astype(f32),
             "sim_timestep": np.array([s.sim.time_per_step_in_secs], dtype=f32),
         }
         if s.extended_socnav_keys:
             obs["robot_velocity_xy"] = robot.vel.astype(f32)
             obs["robot_angular_velocity"] = np.array([robot.omega], dtype=f32)
         if self.grid is not None:
-            grid, origin, _theta = self.grid.compute(robot.pos, robot.theta, self.crowd.pos, self.crowd.radius)
+            grid, corner = self.grid.compute(robot.pos, robot.theta, self.crowd.pos)
             g = s.grid
-            corner = origin - (np.array([g.width, g.height]) / 2 if g.center_on_robot else 0.0)
             obs.update(
                 {
                     "occupancy_grid": grid,
@@ -341,7 +368,8 @@ class CrowdNavEnv(gym.Env):
             "collision_kind": self._collision_kind,
             "path_efficiency": efficiency,
             "comfort_exposure": self._comfort_steps / steps,
-            "route_progress": self.wp_index / len(self.waypoints),
+            "route_progress": 1.0 if self._success else self.wp_index / len(self.waypoints),
+            "timeout": self._timeout,
             "num_pedestrians": self.crowd.n,
             "is_success": self._success,
             "meta": self.last_meta,

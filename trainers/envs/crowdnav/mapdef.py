@@ -43,6 +43,19 @@ class Zone:
         high = np.array([self.xmax, self.ymax])
         return low + rng.random((n, 2)) * (high - low)
 
+    def sample_triangle(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        """``n`` uniform points of the triangle (xmin, ymin), (xmax, ymin), (xmax, ymax), shape (n, 2).
+
+        Robot SF stores a zone as those three corners and samples the triangle they span (not the whole
+        rectangle); spawn and goal positions follow it so both backends start and end episodes in the same places.
+        """
+        u, v = rng.random(n), rng.random(n)
+        fold = u + v > 1.0
+        u[fold], v[fold] = 1.0 - u[fold], 1.0 - v[fold]
+        x = self.xmax - u * (self.xmax - self.xmin)
+        y = self.ymin + v * (self.ymax - self.ymin)
+        return np.stack([x, y], axis=1)
+
 
 @dataclass(frozen=True)
 class Route:
@@ -82,32 +95,42 @@ class MapDefinition:
 
     @cached_property
     def segments(self) -> np.ndarray:
-        """Obstacle edges as (S, 4) rows ``x0, y0, x1, y1`` (ray casting, obstacle forces, collisions)."""
+        """Obstacle edges plus the four map edges as (S, 4) rows ``x0, y0, x1, y1``.
+
+        Robot SF treats the map's bounds as obstacle lines too: the lidar sees them, pedestrians are pushed off
+        them, and a robot touching one has collided.
+        """
+        w, h = self.width, self.height
+        bounds = np.array([[0, 0, w, 0], [w, 0, w, h], [w, h, 0, h], [0, h, 0, 0]], dtype=np.float64)
         rows = [np.concatenate([poly, np.roll(poly, -1, axis=0)], axis=1) for poly in self.obstacles if len(poly) >= 2]
-        if not rows:
-            return np.zeros((0, 4))
-        return np.concatenate(rows, axis=0).astype(np.float64)
+        return np.concatenate([*rows, bounds], axis=0).astype(np.float64)
 
     @cached_property
-    def _edges(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        out = []
-        for poly in self.obstacles:
-            x0, y0 = poly[:, 0], poly[:, 1]
-            out.append((x0, y0, np.roll(x0, -1), np.roll(y0, -1)))
-        return out
+    def _edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every polygon edge in one array (x0, y0, x1, y1, 1 / (y1 - y0)) and where each polygon's edges start."""
+        polys = [p for p in self.obstacles if len(p)]
+        if not polys:
+            empty = np.zeros(0)
+            return empty, empty, empty, empty, empty, np.zeros(0, dtype=np.int64)
+        start = np.concatenate([p for p in polys]).astype(np.float64)
+        end = np.concatenate([np.roll(p, -1, axis=0) for p in polys]).astype(np.float64)
+        dy = end[:, 1] - start[:, 1]
+        inv_dy = np.divide(1.0, dy, out=np.zeros_like(dy), where=dy != 0)
+        offsets = np.cumsum([0] + [len(p) for p in polys[:-1]]).astype(np.int64)
+        return start[:, 0], start[:, 1], end[:, 0], end[:, 1], inv_dy, offsets
 
     def inside_obstacle(self, points: np.ndarray) -> np.ndarray:
-        """Boolean (n,) mask: which points lie inside any obstacle polygon (even-odd rule, vectorised)."""
+        """Boolean (n,) mask: which points lie inside any obstacle polygon (even-odd rule per polygon, union
+        across polygons; all edges of all polygons in one vectorised pass)."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        inside = np.zeros(len(points), dtype=bool)
+        x0, y0, x1, y1, inv_dy, offsets = self._edges
+        if not len(x0) or not len(points):
+            return np.zeros(len(points), dtype=bool)
         px, py = points[:, :1], points[:, 1:]
-        for x0, y0, x1, y1 in self._edges:  # per obstacle, not per point or per step
-            crosses = (y0 > py) != (y1 > py)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                xint = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
-            hits = crosses & (px < xint)
-            inside |= (hits.sum(axis=1) % 2).astype(bool)  # even-odd within a polygon, union across
-        return inside
+        crosses = (y0 > py) != (y1 > py)  # a horizontal edge never crosses, so its zero inv_dy is never used
+        hits = crosses & (px < x0 + (py - y0) * (x1 - x0) * inv_dy)
+        per_polygon = np.add.reduceat(hits.astype(np.int64), offsets, axis=1)
+        return np.asarray((per_polygon % 2).astype(bool).any(axis=1))
 
     def rasterize(self, resolution: float) -> np.ndarray:
         """Obstacle occupancy of the whole map at ``resolution``: (rows=y, cols=x) float32, computed once per map."""
@@ -116,10 +139,12 @@ class MapDefinition:
         return self._rasters[resolution]
 
     def padded_raster(self, resolution: float, pad: int) -> np.ndarray:
-        """:meth:`rasterize` with ``pad`` occupied cells around it (grid sampling needs no bounds checks), cached."""
+        """:meth:`rasterize` with ``pad`` free cells around it (grid sampling needs no bounds checks), cached.
+
+        Outside the map is free, as in Robot SF's grid; the map's edges are walls (they are segments)."""
         key = (resolution, pad)
         if key not in self._rasters:
-            self._rasters[key] = np.pad(self.rasterize(resolution), pad, constant_values=1.0)
+            self._rasters[key] = np.pad(self.rasterize(resolution), pad, constant_values=0.0)
         return self._rasters[key]
 
     def _rasterize(self, resolution: float) -> np.ndarray:

@@ -6,6 +6,7 @@ Precedence follows Robot SF's PPO trainer, lowest first: built-in defaults, the 
 fields of it; ``env_overrides.sim_config`` keys replace the scenario's. A scenario's ``ped_density`` is the density
 at its ``difficulty``; without one, ``ped_density_by_difficulty[difficulty]`` applies, as in Robot SF.
 
+Every default is Robot SF's (drive settings, ``SimulationSettings``, ``GridConfig``, ``LidarScannerSettings``).
 Every key is known or an error naming it with the keys allowed there (Robot SF ignores unknown keys silently, which
 burnt users): :func:`settings_problems` lists them all (``orch validate``), :func:`build_settings` raises the first.
 """
@@ -76,14 +77,14 @@ DEFAULT_DENSITY_BY_DIFFICULTY = (0.01, 0.02, 0.04, 0.08)  # Robot SF's Simulatio
 
 @dataclass(frozen=True)
 class RobotSettings:
-    """Robot kinematics and limits. Defaults follow Robot SF's drive settings (radius 1 m)."""
+    """Robot kinematics and limits: Robot SF's drive settings (``DifferentialDriveSettings`` etc., radius 1 m)."""
 
     type: str = "differential_drive"
     radius: float = 1.0
     max_linear_speed: float = 2.0  # differential drive and holonomic, m/s
-    max_angular_speed: float = 0.5  # differential drive, rad/s
+    max_angular_speed: float = 1.0  # differential drive, rad/s
     wheelbase: float = 1.0  # bicycle, m
-    max_steer: float = math.pi / 4  # bicycle, rad
+    max_steer: float = 0.78  # bicycle, rad
     max_velocity: float = 3.0  # bicycle, m/s
     max_accel: float = 1.0  # bicycle, m/s^2
     allow_backwards: bool = False
@@ -100,27 +101,48 @@ class GridSettings:
     use_ego_frame: bool = False
     center_on_robot: bool = False
     max_distance: float | None = None
+    robot_radius: float = 0.3  # the robot channel's disc (Robot SF's GridConfig; not the collision radius)
 
 
 @dataclass(frozen=True)
 class SimSettings:
-    """Crowd and episode parameters: Robot SF's sim_config merged with a scenario's simulation_config."""
+    """Crowd and episode parameters: Robot SF's sim_config merged with a scenario's simulation_config.
+
+    ``max_episode_steps`` defaults to Robot SF's ``sim_time_in_secs`` (200 s) over the step time; ``prf_*`` is
+    ``prf_config`` (pedestrians pushed away from the robot, on by default in Robot SF).
+    """
 
     time_per_step_in_secs: float = 0.1
     peds_speed_mult: float = 1.3
     ped_radius: float = 0.4
     goal_radius: float = 1.0
     stack_steps: int = DEFAULT_STACK_STEPS
-    max_peds_per_group: int = 6
+    max_peds_per_group: int = 3
     max_total_pedestrians: int | None = None
     ped_density: float = DEFAULT_DENSITY_BY_DIFFICULTY[0]
-    max_episode_steps: int = 500
-    route_spawn_distribution: str = "spread"
+    max_episode_steps: int = 2000
+    route_spawn_distribution: str = "cluster"
     route_spawn_jitter_frac: float = 0.0
     route_width: float = 3.0
-    prf_active: bool = False
+    prf_active: bool = True
+    prf_activation_threshold: float = 2.0
+    prf_force_multiplier: float = 10.0
     difficulty: int = 0
     route_spawn_seed: int | None = None
+    use_next_goal: bool = True
+    sim_time_in_secs: float | None = None  # Robot SF's episode time limit when given instead of max_episode_steps
+
+    @property
+    def time_limit(self) -> float:
+        """Seconds after which an episode times out (Robot SF: elapsed time strictly above the limit)."""
+        if self.sim_time_in_secs is not None:
+            return float(self.sim_time_in_secs)
+        return self.max_episode_steps * self.time_per_step_in_secs
+
+    @property
+    def max_sim_steps(self) -> int:
+        """Robot SF's ``max_sim_steps``: the time limit in steps, rounded up."""
+        return math.ceil(round(self.time_limit / self.time_per_step_in_secs, 9))
 
 
 @dataclass(frozen=True)
@@ -136,6 +158,7 @@ class EnvSettings:
     num_rays: int = 272
     max_scan_dist: float = 10.0
     visual_angle_portion: float = 1.0
+    scan_noise: tuple[float, float] = (0.005, 0.002)  # Robot SF's lidar: P(ray lost), P(ray corrupted)
     peds_have_static_obstacle_forces: bool = True
     extended_socnav_keys: bool = False
 
@@ -173,7 +196,7 @@ GRID_KEYS = frozenset({*GridSettings.__dataclass_fields__, "robot_radius", "dtyp
 LIDAR_KEYS = frozenset({"num_rays", "max_scan_dist", "visual_angle_portion", "scan_noise", "detect_other_robots"})
 PRF_KEYS = frozenset({"is_active", "robot_radius", "activation_threshold", "force_multiplier"})
 SIM_KEYS = frozenset(
-    (set(SimSettings.__dataclass_fields__) - {"prf_active"})
+    (set(SimSettings.__dataclass_fields__) - {"prf_active", "prf_activation_threshold", "prf_force_multiplier"})
     | {"prf_config", "sim_time_in_secs", "ped_density_by_difficulty", "use_next_goal"}
 )
 
@@ -290,7 +313,14 @@ def _pick(section: Mapping[str, Any], cls: Any, aliases: Mapping[str, str] | Non
 def _sim_settings(sim_raw: Mapping[str, Any]) -> SimSettings:
     sim_kwargs = _pick(sim_raw, SimSettings)
     prf = sim_raw.get("prf_config") or {}
-    sim_kwargs["prf_active"] = bool(prf.get("is_active", False)) if isinstance(prf, Mapping) else False
+    if isinstance(prf, Mapping):
+        for key, name in (
+            ("activation_threshold", "prf_activation_threshold"),
+            ("force_multiplier", "prf_force_multiplier"),
+        ):
+            if prf.get(key) is not None:
+                sim_kwargs[name] = float(prf[key])
+    sim_kwargs["prf_active"] = bool(prf.get("is_active", True)) if isinstance(prf, Mapping) else True
     difficulty = int(sim_raw.get("difficulty", 0))
     sim_kwargs["difficulty"] = difficulty
     if "ped_density" not in sim_raw:  # Robot SF: the density registered for the difficulty
@@ -298,10 +328,30 @@ def _sim_settings(sim_raw: Mapping[str, Any]) -> SimSettings:
         if not 0 <= difficulty < len(table):
             raise ValueError(f"sim_config.difficulty: {difficulty} has no entry in ped_density_by_difficulty {table}")
         sim_kwargs["ped_density"] = float(table[difficulty])
+    sim_kwargs.pop("sim_time_in_secs", None)
     if "sim_time_in_secs" in sim_raw and "max_episode_steps" not in sim_raw:
         dt = float(sim_raw.get("time_per_step_in_secs", SimSettings.time_per_step_in_secs))
         sim_kwargs["max_episode_steps"] = max(1, math.ceil(float(sim_raw["sim_time_in_secs"]) / dt))
+        sim_kwargs["sim_time_in_secs"] = float(sim_raw["sim_time_in_secs"])  # the exact limit Robot SF tests
+    for key in ("max_peds_per_group", "max_episode_steps"):
+        if key in sim_kwargs:
+            sim_kwargs[key] = int(sim_kwargs[key])
+    if sim_kwargs.get("route_spawn_distribution", "cluster") not in ("cluster", "spread"):
+        raise ValueError(
+            f"simulation_config.route_spawn_distribution: {sim_kwargs['route_spawn_distribution']!r} is not one of "
+            "cluster, spread"
+        )
     return SimSettings(**sim_kwargs)
+
+
+def _scan_noise(value: Any) -> tuple[float, float]:
+    try:
+        loss, corruption = (float(p) for p in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"lidar_config.scan_noise: expected [P(loss), P(corruption)], got {value!r}") from None
+    if not (0 <= loss <= 1 and 0 <= corruption <= 1):
+        raise ValueError(f"lidar_config.scan_noise: probabilities must be in [0, 1], got {value!r}")
+    return loss, corruption
 
 
 def _build(o: Mapping[str, Any], scenario: Mapping[str, Any] | None) -> EnvSettings:
@@ -333,6 +383,7 @@ def _build(o: Mapping[str, Any], scenario: Mapping[str, Any] | None) -> EnvSetti
         num_rays=int(lidar["num_rays"]),
         max_scan_dist=float(lidar["max_scan_dist"]),
         visual_angle_portion=float(lidar["visual_angle_portion"]),
+        scan_noise=_scan_noise(lidar.get("scan_noise", (0.005, 0.002))),
         peds_have_static_obstacle_forces=bool(static_forces),
         extended_socnav_keys=o.get("socnav_key_set", "legacy") == "extended",
     )
