@@ -80,6 +80,8 @@ class Scenario:
 
 
 MAX_YAML_NODES = 200_000  # a scenario matrix is a few thousand nodes; more is an alias bomb or a mistake
+# libyaml's parser keeps every node's line like the pure-Python one, ~7x faster (what keeps `orch validate` quick).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _read_yaml(path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
@@ -90,7 +92,7 @@ def _read_yaml(path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
         raise ScenarioError(f"{path}: scenario file not found", file=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read the scenario file ({exc})", file=path) from None
-    loader = yaml.SafeLoader(text)
+    loader = _YAML_LOADER(text)
     try:
         node = loader.get_single_node()
         lines = _node_lines(node, path)
