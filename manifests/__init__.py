@@ -5,7 +5,9 @@ from manifests.archive import ArchiveManifest as ArchiveManifest
 from manifests.archive import LeftOutFile as LeftOutFile
 from manifests.archive import load_archive_manifest as load_archive_manifest
 from manifests.archive import save_archive_manifest as save_archive_manifest
+from manifests.errors import ExitCode as ExitCode
 from manifests.errors import ManifestError as ManifestError
+from manifests.errors import OrchError as OrchError
 from manifests.io import atomic_path as atomic_path
 from manifests.io import atomic_write_bytes as atomic_write_bytes
 from manifests.io import atomic_write_json as atomic_write_json
@@ -45,8 +47,10 @@ __all__ = [
     "ArchivedFile",
     "Attempt",
     "CheckpointRecord",
+    "ExitCode",
     "LeftOutFile",
     "ManifestError",
+    "OrchError",
     "PolicyManifest",
     "RunDirLock",
     "RunLockedError",

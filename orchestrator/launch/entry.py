@@ -42,6 +42,7 @@ from manifests import (
     utc_now,
 )
 from manifests.provenance import allocated_cpus, allocated_memory_gb
+from orchestrator.errors import LaunchError
 from orchestrator.launch.rundir import attempt_log_paths
 from trainers.common.signals import TrainingStopped, clear_stop, request_stop
 
@@ -299,7 +300,7 @@ class RunJob(Checkpointable):
 
         manifest = update_run_manifest(run_dir, change)
         if limit_hit:
-            raise RuntimeError(f"run {manifest.run_id}: {limit_hit[0]}; resubmit with `orch run --resume {run_dir}`")
+            raise LaunchError(f"run {manifest.run_id}: {limit_hit[0]}; resubmit with `orch run --resume {run_dir}`")
         self._started = time.time()
         return manifest
 
@@ -337,12 +338,16 @@ class RunJob(Checkpointable):
                 self._close_attempt(run_dir, "cancelled", "interrupted")
                 raise
             traceback.print_exc()
-            self._close_attempt(run_dir, "failed", f"{type(exc).__name__}: {exc}")
+            self._close_attempt(run_dir, "failed", failure_reason(exc))
             raise
         self._close_attempt(run_dir, "completed", None)
         return "completed"
 
     def _close_attempt(self, run_dir: Path, state: str, reason: str | None) -> None:
+        """Record how this attempt ended and, with it, the run's outcome: the one place where ``run.json`` learns
+        that a run failed or was cancelled, whichever trainer ran (trainers write their traceback under
+        ``failures/`` and raise)."""
+
         def change(m: RunManifest) -> None:
             if m.attempts and m.attempts[-1].end is None:
                 m.attempts[-1].end = utc_now()
@@ -468,6 +473,12 @@ class RunJob(Checkpointable):
             tee=self.tee,
         )
         return DelayedSubmission(again)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """``Type: first line of the message``: the one-line reason ``run.json`` keeps (the traceback is in the log)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _wandb_offline_on_cluster_node() -> None:

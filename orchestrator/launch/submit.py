@@ -8,7 +8,6 @@ then are the jobs queued, one array per submission.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from manifests import RunManifest, update_run_manifest, utc_now
-from orchestrator.errors import ConfigError, ConfigIssue, LaunchError
+from orchestrator.errors import ConfigError, ConfigIssue, LaunchError, RunFailed
 from orchestrator.launch.backend import JobHandle, PartialSubmission, make_backend
 from orchestrator.launch.clusters import ClusterProfile, load_cluster, split_cluster_overrides
 from orchestrator.launch.rundir import (
@@ -363,6 +362,24 @@ def _outcome(run_dir: Path, dry_run: bool) -> RunOutcome:
     return RunOutcome(manifest.run_id, run_dir, manifest.status, manifest.error, dry_run)
 
 
+def _run_here(run_dir: Path, *, resume: bool, dry_run: bool) -> RunOutcome:
+    """Run (or resume) ``run_dir`` in this process. The job records how the run ended in its ``run.json`` (the one
+    place a failure is recorded); a run that did not complete is raised as :class:`RunFailed` (exit code 3)."""
+    from orchestrator.launch.inprocess import run_in_process
+
+    try:
+        run_in_process(str(run_dir), resume=resume, dry_run=dry_run)
+    except Exception as exc:
+        outcome = _outcome(run_dir, dry_run)
+        if outcome.status not in ("failed", "cancelled"):
+            raise  # the job could not start the run (a lock, a requeue limit): that error says why
+        raise RunFailed(outcome.error or f"the run {outcome.status}", outcome=outcome) from exc
+    outcome = _outcome(run_dir, dry_run)
+    if outcome.status != "completed":
+        raise RunFailed(outcome.error or "the run did not complete", outcome=outcome)
+    return outcome
+
+
 def run_one(
     config: Path,
     *,
@@ -374,9 +391,9 @@ def run_one(
     resolver: Resolver | None = None,
 ) -> RunOutcome:
     """``orch run``: one run (the first seed unless ``seed``) in this process. A dry run lives in a temporary
-    artifact root, never the real one, and its manifests say ``dry_run``."""
+    artifact root, never the real one, and its manifests say ``dry_run``. A run that does not complete raises
+    :class:`RunFailed`."""
     from orchestrator.launch.clusters import profile_from_dict
-    from orchestrator.launch.inprocess import run_in_process
 
     check_seed(seed)
     config_overrides, cluster_overrides = split_cluster_overrides(overrides)
@@ -403,16 +420,13 @@ def run_one(
         "job_id": f"pid-{os.getpid()}",
     }
     create_run_dir(spec, provenance, scheduler=scheduler, dry_run=dry_run)
-    with contextlib.suppress(Exception):  # the run's manifest holds the error; the caller reports it
-        run_in_process(str(spec.run_dir), dry_run=dry_run)
-    return _outcome(spec.run_dir, dry_run)
+    return _run_here(spec.run_dir, resume=False, dry_run=dry_run)
 
 
 def resume_run(run_dir: Path) -> RunOutcome:
     """``orch run --resume RUN_DIR``: continue a run here, in the foreground, from its newest complete checkpoint.
     Refused while anything still runs it (its job pending, running or about to be requeued; a trainer on it)."""
     from manifests import load_run_manifest
-    from orchestrator.launch.inprocess import run_in_process
     from orchestrator.resume import check_not_alive
 
     run_dir = Path(run_dir).absolute()
@@ -425,6 +439,4 @@ def resume_run(run_dir: Path) -> RunOutcome:
     if refused:
         raise LaunchError(f"run {manifest.run_id} is not resumed: {refused[manifest.run_id]}")
     update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resumed_by", "orch run --resume"))
-    with contextlib.suppress(Exception):  # the run's manifest holds the error; the caller reports it
-        run_in_process(str(run_dir), resume=True, dry_run=manifest.dry_run)
-    return _outcome(run_dir, manifest.dry_run)
+    return _run_here(run_dir, resume=True, dry_run=manifest.dry_run)

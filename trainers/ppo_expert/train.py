@@ -93,7 +93,8 @@ def train(job: TrainJob) -> None:
 
 
 def run_training(job: TrainJob, *, env_source: EnvSource | None = None, progress_stream: Any = None) -> TrainOutcome:
-    """Train and record; any failure marks run.json failed, leaves a traceback in ``failures/`` and re-raises."""
+    """Train and record; a failure leaves its traceback in ``failures/`` and propagates. The job that runs the
+    trainer (``orchestrator.launch.entry``) records the failure in ``run.json``, for every trainer alike."""
     run_dir = Path(job.run_dir)
     recorder = RunRecorder(run_dir, resolved=dict(job.resolved))
     try:
@@ -101,7 +102,6 @@ def run_training(job: TrainJob, *, env_source: EnvSource | None = None, progress
         return _Run(job, source, recorder, progress_stream).run()
     except (Exception, KeyboardInterrupt) as exc:
         _write_failure(run_dir, exc)
-        recorder.mark_failed(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "))
         raise
 
 
