@@ -19,6 +19,7 @@ from typing import Any
 
 from manifests import atomic_write_json, read_json, utc_now
 from manifests.provenance import code_identity
+from manifests.shipped import shipped_path
 from orchestrator.gate.profiles import GATES, GateProfile, apply_overrides, detect_gate
 from orchestrator.gate.rundata import GateError, RunData, Series
 
@@ -40,9 +41,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def default_baselines_dir() -> Path:
-    """``$ORCH_BASELINES_DIR``, else ``baselines/`` at the root of the repository this package runs from."""
+    """``$ORCH_BASELINES_DIR``, else the shipped ``baselines/`` (the checkout's, or an installed wheel's)."""
     env = os.environ.get("ORCH_BASELINES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "baselines"
+    return Path(env) if env else shipped_path("baselines")
 
 
 def baseline_path(name: str, directory: Path | None = None) -> Path:

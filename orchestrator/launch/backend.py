@@ -14,7 +14,7 @@ Backends live in sibling modules and are imported only when chosen, so ``orch st
 from __future__ import annotations
 
 import abc
-import importlib
+import pkgutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -218,8 +218,8 @@ def backend_class(name: str) -> type[Backend]:
         target = BACKENDS[name]
     except KeyError:
         raise LaunchError(f"unknown backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    backend: type[Backend] = pkgutil.resolve_name(target)
+    return backend
 
 
 def make_backend(profile: ClusterProfile, workdir: Path) -> Backend:

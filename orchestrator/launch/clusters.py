@@ -2,8 +2,9 @@
 
 A profile is a small YAML file checked against ``schemas/cluster.schema.json``. Profiles are searched, first hit wins,
 in every folder of ``$ORCH_CLUSTERS`` (``os.pathsep``-separated), then ``~/.config/orch/clusters/``, then
-``configs/clusters/`` of the working directory and of the orch checkout, because real cluster details are private and
-belong in a user's own folder. ``--cluster`` also takes a path to a YAML file.
+``configs/clusters/`` of the working directory and the profiles orch ships (its checkout's, or an installed
+wheel's), because real cluster details are private and belong in a user's own folder. ``--cluster`` also takes a
+path to a YAML file.
 
 Profiles speak orch's generic names (``cpus_per_task``, ``mem_gb``, ``time_min``, ``gpus``); the backend translates
 them (``launch/slurm.py``). Keys a backend passes through unchanged (queue, account...) are kept in ``site``.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from manifests.shipped import shipped_path
 from orchestrator.errors import LaunchError
 
 __all__ = [
@@ -34,7 +36,6 @@ __all__ = [
 
 CLUSTER_PREFIX = "cluster."
 DEFAULT_CLUSTER = "local"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Keys with a meaning to orch itself; every other schema key is passed to the backend as it is (``site``).
 _GENERIC = (
@@ -127,9 +128,9 @@ def cluster_search_path() -> list[Path]:
     folders += [Path(p).expanduser() for p in env.split(os.pathsep) if p]
     folders.append(Path("~/.config/orch/clusters").expanduser())
     folders.append(Path.cwd() / "configs" / "clusters")
-    repo = _REPO_ROOT / "configs" / "clusters"
-    if repo not in folders:
-        folders.append(repo)
+    shipped = shipped_path("configs", "clusters")  # the checkout's, or an installed wheel's share/orch/configs
+    if shipped not in folders:
+        folders.append(shipped)
     return folders
 
 

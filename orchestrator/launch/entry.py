@@ -1,7 +1,7 @@
 """The job callable: what runs on the compute node (or in this process) for one run directory.
 
 :class:`RunJob` is small and picklable (it carries only paths and numbers). On a preemption or time-limit warning
-(SIGUSR2, ``signal_delay_s`` before the end) the trainer is asked to stop (``trainers.common.signals``): it finishes
+(SIGUSR2, ``signal_delay_s`` before the end) the trainer is asked to stop (``registry.request_stop``): it finishes
 its step, writes a complete checkpoint and returns control; only then does submitit's own handler run, which calls
 :meth:`RunJob.checkpoint` (record the attempt's end, return the job's own resubmission) and requeues the job. A
 trainer that does not reach a step boundary in time is requeued anyway, from its last complete checkpoint, before
@@ -44,7 +44,8 @@ from manifests import (
 from manifests.provenance import allocated_cpus, allocated_memory_gb
 from orchestrator.errors import LaunchError
 from orchestrator.launch.rundir import attempt_log_paths
-from trainers.common.signals import TrainingStopped, clear_stop, request_stop
+from trainers import registry
+from trainers.registry import TrainingStopped, clear_stop, request_stop
 
 __all__ = ["RunJob", "job_context", "resolve_num_envs_on_node"]
 
@@ -163,9 +164,7 @@ def resolve_num_envs_on_node(resolved: dict[str, Any], cpus: int, mem_gb: float 
         return None
     number = max(1, cpus - 1)
     try:
-        from trainers.registry import load_spec
-
-        chooser = getattr(load_spec(str(resolved.get("trainer"))), "auto_num_envs", None)
+        chooser = getattr(registry.load_spec(str(resolved.get("trainer"))), "auto_num_envs", None)
         if callable(chooser):
             number = int(chooser(cpus, mem_gb))
     except (ImportError, KeyError):
@@ -187,7 +186,8 @@ class RunJob(Checkpointable):
 
     ``trainer_entry`` (spec module and entry point, captured at submit time) lets a trainer registered at runtime,
     a plugin or a test's trainer, be found on the compute node. ``slots`` is ``(lock folder, count)`` for the
-    local backend's parallelism limit. ``tee`` keeps output on the terminal for ``orch run``.
+    local backend's parallelism limit. ``tee`` keeps output on the terminal for ``orch run``. ``torch_threads`` caps
+    torch's threads while the trainer runs in this process (the gate's tiny runs; None leaves the trainer's choice).
     """
 
     # How long a starting job waits for the run directory's trainer lock before it refuses to train.
@@ -195,6 +195,8 @@ class RunJob(Checkpointable):
     # After the warning signal, how long the trainer may take to reach a step boundary and save before the job is
     # requeued anyway; None: ``signal_delay_s`` less a reserve for the requeue itself (5..30 s).
     stop_grace_s: float | None = None
+    # Set per instance; the class default keeps jobs pickled by an older orch loadable.
+    torch_threads: int | None = None
 
     def __init__(
         self,
@@ -208,6 +210,7 @@ class RunJob(Checkpointable):
         resume: bool = False,
         dry_run: bool = False,
         tee: bool = False,
+        torch_threads: int | None = None,
     ) -> None:
         self.run_dir = str(run_dir)
         self.max_requeues = int(max_requeues)
@@ -218,6 +221,7 @@ class RunJob(Checkpointable):
         self.resume = resume
         self.dry_run = dry_run
         self.tee = tee
+        self.torch_threads = torch_threads
         self._requeueing = False
         self._started = 0.0
         self._warning: int | None = None  # the signal that asked the trainer to stop
@@ -305,18 +309,15 @@ class RunJob(Checkpointable):
         return manifest
 
     def _train(self, run_dir: Path, manifest: RunManifest) -> str:
-        from trainers.common.job import TrainJob
-        from trainers.registry import get_trainer, load_entry_point, register
-
         resolved: dict[str, Any] = json.loads((run_dir / "resolved.json").read_text(encoding="utf-8"))
         trainer = str(resolved.get("trainer") or manifest.trainer)
         entry = self.trainer_entry or manifest.extra.get("trainer_entry") or {}
         try:
-            get_trainer(trainer)
+            registry.get_trainer(trainer)
         except KeyError:
             if not entry:
                 raise
-            register(trainer, spec_module=entry["spec_module"], entry_point=entry["entry_point"])
+            registry.register(trainer, spec_module=entry["spec_module"], entry_point=entry["entry_point"])
         node_choice = resolve_num_envs_on_node(resolved, allocated_cpus(), allocated_memory_gb())
         if node_choice:
             update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resolved_on_node", node_choice))
@@ -324,8 +325,9 @@ class RunJob(Checkpointable):
         resume = self._resuming(manifest)
         _wandb_offline_on_cluster_node()
         try:
-            train = load_entry_point(trainer)
-            train(TrainJob(resolved=resolved, run_dir=run_dir, resume=resume, dry_run=self.dry_run))
+            train = registry.load_entry_point(trainer)
+            with registry.limit_torch_threads(self.torch_threads):
+                train(registry.TrainJob(resolved=resolved, run_dir=run_dir, resume=resume, dry_run=self.dry_run))
         except TrainingStopped as stopped:
             self._requeue_after_stop(run_dir, stopped)
             raise
@@ -471,6 +473,7 @@ class RunJob(Checkpointable):
             resume=True,
             dry_run=self.dry_run,
             tee=self.tee,
+            torch_threads=self.torch_threads,
         )
         return DelayedSubmission(again)
 
@@ -484,10 +487,8 @@ def failure_reason(exc: BaseException) -> str:
 def _wandb_offline_on_cluster_node() -> None:
     """On a cluster node W&B logs offline (nodes rarely reach the internet; ``orch sync`` uploads later), unless the
     profile's ``env`` chose a ``WANDB_MODE`` itself (a site whose nodes do reach W&B)."""
-    from trainers.common.job import WANDB_OFFLINE_ON_NODE
-
     if os.environ.get("SLURM_JOB_ID") and not os.environ.get("WANDB_MODE"):
-        os.environ[WANDB_OFFLINE_ON_NODE] = "1"
+        os.environ[registry.WANDB_OFFLINE_ON_NODE] = "1"
         print("orch: W&B logs offline on this node; upload later with orch sync RUN from a login node", flush=True)
 
 

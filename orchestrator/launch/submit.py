@@ -362,13 +362,15 @@ def _outcome(run_dir: Path, dry_run: bool) -> RunOutcome:
     return RunOutcome(manifest.run_id, run_dir, manifest.status, manifest.error, dry_run)
 
 
-def _run_here(run_dir: Path, *, resume: bool, dry_run: bool) -> RunOutcome:
+def _run_here(
+    run_dir: Path, *, resume: bool, dry_run: bool, torch_threads: int | None = None, echo: bool = True
+) -> RunOutcome:
     """Run (or resume) ``run_dir`` in this process. The job records how the run ended in its ``run.json`` (the one
     place a failure is recorded); a run that did not complete is raised as :class:`RunFailed` (exit code 3)."""
     from orchestrator.launch.inprocess import run_in_process
 
     try:
-        run_in_process(str(run_dir), resume=resume, dry_run=dry_run)
+        run_in_process(str(run_dir), resume=resume, dry_run=dry_run, torch_threads=torch_threads, echo=echo)
     except Exception as exc:
         outcome = _outcome(run_dir, dry_run)
         if outcome.status not in ("failed", "cancelled"):
@@ -389,10 +391,13 @@ def run_one(
     dry_run: bool = False,
     strict: bool = False,
     resolver: Resolver | None = None,
+    torch_threads: int | None = None,
+    echo: bool = True,
 ) -> RunOutcome:
     """``orch run``: one run (the first seed unless ``seed``) in this process. A dry run lives in a temporary
     artifact root, never the real one, and its manifests say ``dry_run``. A run that does not complete raises
-    :class:`RunFailed`."""
+    :class:`RunFailed`. ``torch_threads`` caps torch's threads for the run (the gate's tiny runs); without ``echo``
+    the run's output goes to its logs only."""
     from orchestrator.launch.clusters import profile_from_dict
 
     check_seed(seed)
@@ -420,7 +425,7 @@ def run_one(
         "job_id": f"pid-{os.getpid()}",
     }
     create_run_dir(spec, provenance, scheduler=scheduler, dry_run=dry_run)
-    return _run_here(spec.run_dir, resume=False, dry_run=dry_run)
+    return _run_here(spec.run_dir, resume=False, dry_run=dry_run, torch_threads=torch_threads, echo=echo)
 
 
 def resume_run(run_dir: Path) -> RunOutcome:

@@ -188,8 +188,7 @@ class _Run:
         self.progress_stream = progress_stream
         self.run_dir = Path(job.run_dir)
         self.settings = job.settings
-        seed = job.resolved.get("seed")
-        self.seed = int(seed if seed is not None else job.resolved["seeds"][0])
+        self.seed = job.seed
         self.dry_run = bool(job.dry_run)
 
     def _sizes(self) -> tuple[int, str]:
