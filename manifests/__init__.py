@@ -20,6 +20,8 @@ from manifests.locks import RunDirLock as RunDirLock
 from manifests.locks import RunLockedError as RunLockedError
 from manifests.locks import manifest_lock as manifest_lock
 from manifests.locks import trainer_holding as trainer_holding
+from manifests.models import ACTIVE_STATES as ACTIVE_STATES
+from manifests.models import RESUMABLE_STATES as RESUMABLE_STATES
 from manifests.models import RUN_STATES as RUN_STATES
 from manifests.models import TERMINAL_STATES as TERMINAL_STATES
 from manifests.models import ArchiveRecord as ArchiveRecord
@@ -39,7 +41,9 @@ from manifests.store import save_run_manifest as save_run_manifest
 from manifests.store import update_run_manifest as update_run_manifest
 
 __all__ = [
+    "ACTIVE_STATES",
     "ENV_ARTIFACT_ROOT",
+    "RESUMABLE_STATES",
     "RUN_STATES",
     "TERMINAL_STATES",
     "ArchiveManifest",

@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from manifests import TERMINAL_STATES
 from orchestrator.errors import StatusError
 from orchestrator.launch.backend import job_alive
 from orchestrator.launch.rundir import attempt_log_paths, read_run_json
 from orchestrator.runref import resolve_run
 
 __all__ = ["LogSource", "follow_log", "locate_log", "read_log"]
-
-_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def follow_log(
             offset = 0
             yield f"\n---- attempt {attempt} ----\n"
             continue
-        if data.get("status") in _TERMINAL and (count <= attempt or not follow_attempts):
+        if data.get("status") in TERMINAL_STATES and (count <= attempt or not follow_attempts):
             return
         if idle and idle % alive_every == 0 and alive(data) is False:
             yield f"\n---- the job is gone; run.json still says {data.get('status')} (see orch status) ----\n"

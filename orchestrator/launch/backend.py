@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from manifests import ACTIVE_STATES
 from orchestrator.errors import LaunchError
 from orchestrator.launch.clusters import ClusterProfile
 from orchestrator.launch.runspec import RunSpec
@@ -83,7 +84,7 @@ class JobState:
 
     @property
     def alive(self) -> bool:
-        return self.state in ("pending", "running", "preempted")
+        return self.state in ACTIVE_STATES
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
