@@ -166,6 +166,8 @@ def split_cluster_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[s
     """Split ``--set`` items into config overrides and ``cluster.KEY=VALUE`` items (values parsed as YAML)."""
     import yaml
 
+    from orchestrator.config.yamlread import load_yaml
+
     config: list[str] = []
     cluster: dict[str, Any] = {}
     for item in overrides:
@@ -176,7 +178,7 @@ def split_cluster_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[s
         if not sep or not key:
             raise LaunchError(f"--set {item!r}: expected cluster.KEY=VALUE")
         try:
-            cluster[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            cluster[key.strip()] = load_yaml(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             raise LaunchError(f"--set {item!r}: value is not valid YAML ({exc})") from None
     return config, cluster
@@ -186,9 +188,11 @@ def load_cluster(name: str | None = None, overrides: Mapping[str, Any] | None = 
     """Find, read, override and validate a profile. Raises :class:`LaunchError` naming the file and the key."""
     import yaml
 
+    from orchestrator.config.yamlread import load_yaml
+
     path = _find(name or DEFAULT_CLUSTER)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise LaunchError(f"{path}: cannot read cluster profile ({exc})") from None
     if not isinstance(data, dict):
@@ -202,14 +206,7 @@ def profile_from_dict(
 ) -> ClusterProfile:
     """Validate a profile document and build the normalised :class:`ClusterProfile`."""
     where = str(source) if source else "cluster profile"
-    keys = valid_keys()
-    unknown = sorted(set(data) - set(keys))
-    if unknown:
-        listing = ", ".join(f"{k} (default: {keys[k]!r})" for k in sorted(keys))
-        raise LaunchError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {listing}")
-    _validate(dict(data), where)
-    values = {k: data.get(k, keys[k]) for k in keys}
-    _check_shell_safe(values, where)
+    values = _checked(data, where)
     site = {k: v for k, v in values.items() if k not in _GENERIC and v is not None}
     try:
         mem = parse_mem_gb(values["mem_gb"])
@@ -243,29 +240,63 @@ _OPTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _UNSAFE = ("\n", "\r", "\0")
 
 
+def _checked(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Every profile key with its value, the schema's default where the document has none; raises
+    :class:`LaunchError` on an unknown key, a value the schema refuses, or one that would break the batch script."""
+    keys = valid_keys()
+    unknown = sorted(set(data) - set(keys))
+    if unknown:
+        listing = ", ".join(f"{k} (default: {keys[k]!r})" for k in sorted(keys))
+        raise LaunchError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {listing}")
+    _validate(dict(data), where)
+    values = {k: data.get(k, keys[k]) for k in keys}
+    _check_shell_safe(values, where)
+    return values
+
+
 def _check_shell_safe(values: Mapping[str, Any], where: str) -> None:
     """Refuse, before any batch script exists, what would break out of its line: an env name that is not a shell
     identifier, a newline in a value, a directive name that is not one."""
+    problems = [*_mapping_problems(values), *_line_problems(values)]
+    if problems:
+        raise LaunchError(f"{where}: " + "; ".join(problems))
+
+
+def _unsafe(value: Any) -> bool:
+    return any(c in str(value) for c in _UNSAFE)
+
+
+def _mapping_problems(values: Mapping[str, Any]) -> list[str]:
+    """Names that are not variable or option names, and values that span lines, in ``env`` and
+    ``scheduler_options``."""
     problems: list[str] = []
     for name, value in dict(values.get("env") or {}).items():
         if not _ENV_NAME.match(str(name)):
             problems.append(f"env: {name!r} is not a variable name (letters, digits, _; not starting with a digit)")
-        if any(c in str(value) for c in _UNSAFE):
+        if _unsafe(value):
             problems.append(f"env.{name}: the value holds a newline or NUL; give it on one line")
     for key, value in dict(values.get("scheduler_options") or {}).items():
         if not _OPTION_NAME.match(str(key)):
             problems.append(f"scheduler_options: {key!r} is not a scheduler option name")
-        if any(c in str(value) for c in _UNSAFE):
+        if _unsafe(value):
             problems.append(f"scheduler_options.{key}: the value holds a newline or NUL")
-    for key in ("partition", "account", "qos", "gres", "constraint", "exclude", "python", "name"):
-        if any(c in str(values.get(key) or "") for c in _UNSAFE):
-            problems.append(f"{key}: the value holds a newline or NUL")
+    return problems
+
+
+def _line_problems(values: Mapping[str, Any]) -> list[str]:
+    """Values written on one line of the script (directives, module and setup lines) that span lines."""
+    problems = [
+        f"{key}: the value holds a newline or NUL"
+        for key in ("partition", "account", "qos", "gres", "constraint", "exclude", "python", "name")
+        if _unsafe(values.get(key) or "")
+    ]
     for key in ("modules", "setup"):
-        for i, item in enumerate(values.get(key) or []):
-            if any(c in str(item) for c in _UNSAFE):
-                problems.append(f"{key}[{i}]: holds a newline or NUL; give one line per list item")
-    if problems:
-        raise LaunchError(f"{where}: " + "; ".join(problems))
+        problems += [
+            f"{key}[{i}]: holds a newline or NUL; give one line per list item"
+            for i, item in enumerate(values.get(key) or [])
+            if _unsafe(item)
+        ]
+    return problems
 
 
 def _env_value(value: Any) -> str:
