@@ -26,11 +26,13 @@ import time
 import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from submitit import JobEnvironment
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from manifests import (
+    TERMINAL_STATES,
     Attempt,
     RunDirLock,
     RunLockedError,
@@ -44,27 +46,25 @@ from manifests import (
 from manifests.provenance import allocated_cpus, allocated_memory_gb
 from orchestrator.errors import LaunchError
 from orchestrator.launch.rundir import attempt_log_paths
+from orchestrator.launch.slurm import on_slurm_node, restart_count
 from trainers import registry
 from trainers.registry import TrainingStopped, clear_stop, request_stop
 
-__all__ = ["RunJob", "job_context", "resolve_num_envs_on_node"]
+if TYPE_CHECKING:
+    from orchestrator.launch.clusters import ClusterProfile
+    from orchestrator.launch.runspec import RunSpec
 
-# How a Slurm requeue, a submitit local requeue, or nothing at all is recognised from the environment.
-_ARRAY_VARS = ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")
+__all__ = ["RunJob", "job_context", "resolve_num_envs_on_node"]
 
 
 def job_context() -> dict[str, Any]:
-    """Job id and node of the current process, whatever runs it (a scheduler, submitit local, or a shell)."""
-    env = os.environ
-    if env.get("SLURM_JOB_ID"):
-        array_id, task = (env.get(v) for v in _ARRAY_VARS)
-        job_id = f"{array_id}_{task}" if array_id and task else env["SLURM_JOB_ID"]
-        backend = "slurm"
-    elif env.get("SUBMITIT_LOCAL_JOB_ID"):
-        job_id, backend = env["SUBMITIT_LOCAL_JOB_ID"], "local"
-    else:
-        job_id, backend = f"pid-{os.getpid()}", "inprocess"
-    return {"job_id": job_id, "node": socket.gethostname(), "backend": backend}
+    """Job id and node of the current process, whatever runs it: a submitit job (Slurm or local) as submitit's
+    ``JobEnvironment`` tells it (an array task as ``<array>_<task>``), else this process (``orch run``)."""
+    try:
+        env = JobEnvironment()
+    except RuntimeError:  # not inside a submitit job
+        return {"job_id": f"pid-{os.getpid()}", "node": socket.gethostname(), "backend": "inprocess"}
+    return {"job_id": env.job_id, "node": env.hostname, "backend": "slurm" if env.cluster == "slurm" else "local"}
 
 
 class _Tee:
@@ -228,6 +228,19 @@ class RunJob(Checkpointable):
         self._saved_step: int | None = None  # where the trainer saved after it
         self._submitit_handler: Any = None
 
+    @classmethod
+    def for_spec(cls, spec: RunSpec, profile: ClusterProfile, *, slots: tuple[str, int] | None = None) -> RunJob:
+        """The job of one planned run under a cluster profile: its requeue limit, time limit and warning delay."""
+        return cls(
+            str(spec.run_dir),
+            max_requeues=profile.max_requeues,
+            time_min=profile.time_min,
+            signal_delay_s=profile.signal_delay_s,
+            trainer_entry=spec.trainer_entry,
+            slots=slots,
+            resume=spec.resume,
+        )
+
     # ------------------------------------------------------------------------------------------- running
     def __call__(self) -> str:
         run_dir = Path(self.run_dir)
@@ -288,14 +301,14 @@ class RunJob(Checkpointable):
                 m.error = limit_hit[0]
                 m.ended_at = utc_now()
                 return
-            restart = os.environ.get("SLURM_RESTART_COUNT")
+            restarts = restart_count()
             m.attempts.append(
                 Attempt(
                     job_id=context["job_id"],
                     node=context["node"],
                     start=utc_now(),
                     state="running",
-                    reason=f"scheduler restart {restart}" if restart and restart != "0" else None,
+                    reason=f"scheduler restart {restarts}" if restarts else None,
                 )
             )
             m.status = "running"
@@ -362,7 +375,7 @@ class RunJob(Checkpointable):
                 m.status, m.error = "cancelled", m.error or ("cancelled by orch cancel" if reason is None else reason)
             elif state == "failed" and m.status != "failed":
                 m.status, m.error = "failed", reason
-            if m.status in ("completed", "failed", "cancelled"):
+            if m.status in TERMINAL_STATES:
                 m.ended_at = m.ended_at or utc_now()
 
         update_run_manifest(run_dir, change)
@@ -378,7 +391,7 @@ class RunJob(Checkpointable):
     def _stop_on_warning(self) -> Iterator[None]:
         """Under submitit, put orch's handler in front of submitit's for the warning signal: it only asks the trainer
         to stop (a flag), and arms a deadline after which submitit's handler requeues the job anyway."""
-        warning = signal.SIGUSR2  # submitit's JobEnvironment._usr_sig()
+        warning = signal.Signals[f"SIG{JobEnvironment.USR_SIG}"]  # what submitit warns with (USR2 unless set)
         submitit_handler = signal.getsignal(warning)
         if not callable(submitit_handler):  # not under submitit (orch run in a terminal): nothing to requeue
             yield
@@ -487,7 +500,7 @@ def failure_reason(exc: BaseException) -> str:
 def _wandb_offline_on_cluster_node() -> None:
     """On a cluster node W&B logs offline (nodes rarely reach the internet; ``orch sync`` uploads later), unless the
     profile's ``env`` chose a ``WANDB_MODE`` itself (a site whose nodes do reach W&B)."""
-    if os.environ.get("SLURM_JOB_ID") and not os.environ.get("WANDB_MODE"):
+    if on_slurm_node() and not os.environ.get("WANDB_MODE"):
         os.environ[registry.WANDB_OFFLINE_ON_NODE] = "1"
         print("orch: W&B logs offline on this node; upload later with orch sync RUN from a login node", flush=True)
 
