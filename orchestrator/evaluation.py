@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError, StatusError
+from orchestrator.extras import require_extra
 from orchestrator.runref import resolve_run
 from trainers import registry
 
@@ -22,6 +23,7 @@ def evaluate_run(root: Path, ref: str, *, episodes: int = 10, stochastic: bool =
     """Evaluate run ``ref`` (id, prefix or directory): episodes played, trajectories and summary written."""
     if episodes < 1:
         raise LaunchError(f"--episodes must be >= 1, got {episodes}")
+    require_extra("train", "orch eval")
     run_dir = resolve_run(root, ref)
     resolved_path = run_dir / "resolved.json"
     if not resolved_path.is_file():
@@ -48,6 +50,7 @@ def bench_trainer(trainer: str, *, size: str | None = None, updates: int = 3, th
         raise LaunchError(f"--updates must be >= 1, got {updates}")
     if threads < 1:
         raise LaunchError(f"--threads must be >= 1, got {threads}")
+    require_extra("train", "orch bench")
     # Sleeping (not spinning) OpenMP waits: effective when torch is not loaded yet, as in a fresh `orch bench`.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return registry.load_part(trainer, "bench")(size=size, updates=updates, threads=threads)
