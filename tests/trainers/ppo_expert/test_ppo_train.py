@@ -72,6 +72,9 @@ def test_every_scheduled_step_is_evaluated_once_with_a_checkpoint(toy_run: Train
 def test_metrics_stream_has_one_line_per_rollout(toy_run: TrainOutcome) -> None:
     lines = read_jsonl(toy_run.run_dir / "metrics.jsonl")
     assert [m["step"] for m in lines] == [128, 256, 384, 512]
+    # each line holds its own rollout's update (n_epochs=1: update k is the k-th), not the one before: no lag
+    assert [m["n_updates"] for m in lines] == [1, 2, 3, 4]
+    assert all(m["learning_rate"] == 3e-4 for m in lines)
     last = lines[-1]
     for key in ("fps", "value_loss", "policy_gradient_loss", "entropy", "explained_variance", "wall_time"):
         assert key in last, key
