@@ -40,9 +40,10 @@ from typing import Any
 
 from manifests.shipped import CHECKOUT, shipped_path
 from orchestrator.errors import RunFailed
+from orchestrator.extras import require_extra
 from orchestrator.gate.baseline import baseline_path, build_baseline, load_baseline, save_baseline
 from orchestrator.gate.compare import compare_runs
-from orchestrator.gate.rundata import GateError, load_run
+from orchestrator.gate.rundata import GateError, RunData, load_run
 from trainers import registry
 
 __all__ = [
@@ -146,32 +147,44 @@ def run_config(
 def _smoke(workdir: Path, overrides: Sequence[str] = ()) -> tuple[str, dict[str, Any], str]:
     run_dir = run_config(GATE_CONFIGS / "dreamer_smoke.yaml", workdir, overrides=overrides)
     run = load_run(run_dir)
-    updates = max((r.get("opt_steps", 0) for r in run.metrics if isinstance(r.get("opt_steps"), int)), default=0)
+    summary = _smoke_summary(run, run_dir)
+    verdict, why = _smoke_verdict(run, summary)
+    return verdict, summary, why
+
+
+def _most(records: Sequence[dict[str, Any]], key: str) -> int:
+    return max((r[key] for r in records if isinstance(r.get(key), int)), default=0)
+
+
+def _smoke_summary(run: RunData, run_dir: Path) -> dict[str, Any]:
+    """What the smoke run did: updates, steps the policy acted, evaluation episodes, its last losses."""
     last = run.metrics[-1] if run.metrics else {}
-    losses = {k: last.get(k) for k in _LOSS_KEYS if k in last}
-    settings = run.resolved.get("settings") or {}
-    env_steps = max((r.get("env_steps", 0) for r in run.metrics if isinstance(r.get("env_steps"), int)), default=0)
-    policy_steps = env_steps - int(settings.get("prefill") or 0)
-    evals = sum(1 for e in run.episodes if e.get("kind") == "eval")
-    summary = {
+    prefill = int((run.resolved.get("settings") or {}).get("prefill") or 0)
+    return {
         "run_dir": str(run_dir),
         "run_status": run.status,
-        "updates": updates,
-        "policy_steps": policy_steps,
-        "eval_episodes": evals,
+        "updates": _most(run.metrics, "opt_steps"),
+        "policy_steps": _most(run.metrics, "env_steps") - prefill,
+        "eval_episodes": sum(1 for e in run.episodes if e.get("kind") == "eval"),
         "lines": len(run.metrics),
-        "last_losses": losses,
+        "last_losses": {k: last.get(k) for k in _LOSS_KEYS if k in last},
     }
+
+
+def _smoke_verdict(run: RunData, summary: dict[str, Any]) -> tuple[str, str]:
+    """Pass when the run completed, updated, acted in collection and evaluation, and its losses are finite."""
+    updates, policy_steps, evals = summary["updates"], summary["policy_steps"], summary["eval_episodes"]
+    losses = summary["last_losses"]
     if run.status != "completed":
-        return "fail", summary, f"run ended {run.status}: {run.error or 'see ' + str(run_dir)}"
+        return "fail", f"run ended {run.status}: {run.error or 'see ' + summary['run_dir']}"
     if updates < 1:
-        return "fail", summary, "no update was made (metrics.jsonl has no opt_steps >= 1)"
+        return "fail", "no update was made (metrics.jsonl has no opt_steps >= 1)"
     if policy_steps < 1 or evals < 1:  # the collector and the evaluation must have run the agent on the device
-        return "fail", summary, f"the agent acted in {policy_steps} collection steps and {evals} evaluation episodes"
+        return "fail", f"the agent acted in {policy_steps} collection steps and {evals} evaluation episodes"
     bad = [k for k, v in losses.items() if not isinstance(v, int | float)]
     if bad or not losses:
-        return "fail", summary, f"non-finite or missing losses: {', '.join(bad) or 'none logged'}"
-    return "pass", summary, f"{updates} update(s), {policy_steps} policy steps, {evals} eval episode(s), losses finite"
+        return "fail", f"non-finite or missing losses: {', '.join(bad) or 'none logged'}"
+    return "pass", f"{updates} update(s), {policy_steps} policy steps, {evals} eval episode(s), losses finite"
 
 
 def _standing_still(
@@ -232,6 +245,7 @@ def run_cpu_gate(
 ) -> SuiteResult:
     """``orch gate cpu``: Dreamer math/RSSM tests, a 1-2 update smoke, the deterministic standing-still comparison
     (with ``record``: the standing-still run becomes the committed baseline instead)."""
+    require_extra("train", "orch gate cpu")
     work = _workdir(workdir)
     dreamer_tests = REPO_ROOT / "tests" / "trainers" / "dreamerv3"
     steps: list[tuple[str, Callable[[], tuple[str, dict[str, Any], str]]]] = [
@@ -307,6 +321,7 @@ def run_gpu_gate(
 ) -> SuiteResult:
     """``orch gate gpu``: every part skips with the reason when no CUDA device is present. ``device`` other than
     cuda runs the same parts elsewhere (the tests exercise the suite's plumbing on the CPU this way)."""
+    require_extra("train", "orch gate gpu")
     ok, device_name = _cuda_available() if device.startswith("cuda") else (True, device)
     names = ("cuda_smoke", "standing_still", "task", "host_transfers", "replay_pointers")
     if not ok:
