@@ -130,18 +130,23 @@ def _box(zone: Any) -> tuple[float, float, float, float]:
     return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
 
 
+def _zones(map_def: Any) -> dict[str, Any]:
+    """The zones of a map by the name a preview draws them under (the embedded map and Robot SF's share the names)."""
+    return {
+        "robot_spawn": map_def.robot_spawn_zones,
+        "robot_goal": map_def.robot_goal_zones,
+        "ped_spawn": map_def.ped_spawn_zones,
+        "ped_goal": map_def.ped_goal_zones,
+        "crowded": map_def.ped_crowded_zones,
+    }
+
+
 def scene_of(env: Any, name: str) -> Scene:
     """The :class:`Scene` of an embedded ``CrowdNavEnv`` or a Robot SF ``RobotEnv`` (wrappers are looked through)."""
     inner = env.unwrapped
     if hasattr(inner, "crowd"):  # embedded
         m = inner.map
-        zones = {
-            "robot_spawn": m.robot_spawn_zones,
-            "robot_goal": m.robot_goal_zones,
-            "ped_spawn": m.ped_spawn_zones,
-            "ped_goal": m.ped_goal_zones,
-            "crowded": m.ped_crowded_zones,
-        }
+        zones = _zones(m)
         return Scene(
             name=name,
             width=m.width,
@@ -157,13 +162,7 @@ def scene_of(env: Any, name: str) -> Scene:
             goal=np.asarray(inner.waypoints[-1]),
         )
     m, sim = inner.map_def, inner.simulator
-    zones = {
-        "robot_spawn": m.robot_spawn_zones,
-        "robot_goal": m.robot_goal_zones,
-        "ped_spawn": m.ped_spawn_zones,
-        "ped_goal": m.ped_goal_zones,
-        "crowded": m.ped_crowded_zones,
-    }
+    zones = _zones(m)
     return Scene(
         name=name,
         width=float(m.width),
