@@ -85,7 +85,9 @@ def test_env_cli_import_is_light() -> None:
 
 
 def test_env_check_on_reference_matrices(reference_dir: Path) -> None:
-    for path in sorted((reference_dir / "configs" / "scenarios").rglob("*.yaml")):
+    paths = sorted((reference_dir / "configs" / "scenarios").rglob("*.yaml"))
+    assert paths, "the reference tree has no scenario matrices"
+    for path in paths:
         result = runner.invoke(app, ["env", "check", str(path), "--steps", "10", "--json"])
         assert result.exit_code == 0, result.output
         assert all(s["ok"] for s in json.loads(result.output)["scenarios"])
