@@ -23,22 +23,12 @@ NOT_YET = ("trainers/dreamerv3/",)
 # Functions still over a bound when this check came in (issue 16), with their size then: each may shrink, never grow,
 # and leaves this list once it is split (a test fails while a listed function is already within the bounds).
 KNOWN_OVER: dict[str, tuple[int, int]] = {  # "path:function" -> (lines, complexity)
-    "orchestrator/config/migrate.py:detect_kind": (36, 20),
     "orchestrator/config/migrate.py:_migrate_env": (37, 17),
     "orchestrator/config/migrate.py:_map_experiment": (65, 20),
-    "orchestrator/config/validate.py:_issues_for": (39, 21),
-    "orchestrator/gate/baseline.py:build_baseline": (57, 22),
-    "orchestrator/gate/rundata.py:episode_series": (20, 16),
     "orchestrator/logs.py:follow_log": (41, 16),
     "trainers/envs/crowdnav/singles.py:_override": (34, 22),
-    "trainers/envs/crowdnav/svgmap.py:_load_cached": (62, 18),
-    "trainers/envs/factory.py:make_env": (73, 9),
+    "trainers/envs/factory.py:make_env": (63, 8),
     "trainers/envs/robot_sf/factory.py:make_robot_sf_env": (72, 9),
-    "trainers/envs/scenarios.py:_check_single_ped": (37, 32),
-    "trainers/envs/scenarios.py:_load": (30, 17),
-    "trainers/envs/tools.py:preview_scenario": (63, 9),
-    "trainers/envs/validation.py:check_env": (45, 18),
-    "trainers/ppo_expert/policies.py:__init__": (57, 20),
 }
 _BRANCHES = (ast.If, ast.IfExp, ast.match_case)
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
