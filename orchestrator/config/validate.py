@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import difflib
 import functools
-import json
 from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
+from manifests.schema import load_schema  # the one reader of schemas/ (cached); re-exported for config callers
 from orchestrator.config.load import KeyPath, LoadedConfig, Marks, format_path
 from orchestrator.errors import ConfigIssue
 
@@ -29,13 +29,6 @@ _TYPE_NAMES = {
     "null": "null",
 }
 _BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
-
-
-@functools.cache
-def load_schema(name: str) -> dict[str, Any]:
-    """``schemas/<name>.schema.json`` from the installed package data."""
-    text = resources.files("schemas").joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
 
 
 def schema_exists(name: str) -> bool:
