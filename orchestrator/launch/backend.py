@@ -14,12 +14,13 @@ Backends live in sibling modules and are imported only when chosen, so ``orch st
 from __future__ import annotations
 
 import abc
-import importlib
+import pkgutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from manifests import ACTIVE_STATES
 from orchestrator.errors import LaunchError
 from orchestrator.launch.clusters import ClusterProfile
 from orchestrator.launch.runspec import RunSpec
@@ -83,7 +84,7 @@ class JobState:
 
     @property
     def alive(self) -> bool:
-        return self.state in ("pending", "running", "preempted")
+        return self.state in ACTIVE_STATES
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -218,8 +219,8 @@ def backend_class(name: str) -> type[Backend]:
         target = BACKENDS[name]
     except KeyError:
         raise LaunchError(f"unknown backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    backend: type[Backend] = pkgutil.resolve_name(target)
+    return backend
 
 
 def make_backend(profile: ClusterProfile, workdir: Path) -> Backend:
