@@ -23,7 +23,9 @@ __all__ = [
     "one_hot",
     "replay_lambda_return",
     "sample_index",
+    "sample_index_from_probs",
     "sample_one_hot",
+    "straight_through",
     "symexp",
     "symlog",
     "symlog_bins",
@@ -31,6 +33,7 @@ __all__ = [
     "twohot_encode",
     "twohot_log_prob",
     "unimix_logits",
+    "unimix_probs",
 ]
 
 
@@ -75,14 +78,20 @@ def twohot_log_prob(logits: Tensor, target: Tensor, bins: Tensor) -> Tensor:
     return (twohot_encode(symlog(target.float()), bins) * F.log_softmax(logits.float(), -1)).sum(-1)
 
 
+def unimix_probs(logits: Tensor, unimix: float = 0.01) -> Tensor:
+    """``(1 - unimix) * softmax(logits) + unimix / K`` in float32: every class probability >= unimix / K."""
+    probs = torch.softmax(logits.float(), -1)
+    if unimix <= 0.0:
+        return probs
+    return (1.0 - unimix) * probs + unimix / logits.shape[-1]
+
+
 def unimix_logits(logits: Tensor, unimix: float = 0.01) -> Tensor:
-    """Logits of ``(1 - unimix) * softmax(logits) + unimix / K``: keeps every class probability >= unimix / K so
-    KL terms stay bounded (paper section 'robust predictions')."""
+    """Logits of :func:`unimix_probs`: keeps every class probability >= unimix / K so KL terms stay bounded (paper
+    section 'robust predictions')."""
     if unimix <= 0.0:
         return logits
-    probs = torch.softmax(logits.float(), -1)
-    probs = (1.0 - unimix) * probs + unimix / logits.shape[-1]
-    return torch.log(probs)
+    return torch.log(unimix_probs(logits, unimix))
 
 
 def one_hot(index: Tensor, classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -101,18 +110,25 @@ def sample_one_hot(logits: Tensor, generator: torch.Generator | None = None) -> 
 
     The index comes from :func:`sample_index` with ``generator`` (or the global RNG), so sampling is reproducible.
     """
-    index = sample_index(logits, generator)
-    sample = one_hot(index, logits.shape[-1], logits.dtype)
-    probs = torch.softmax(logits, -1)
-    return sample + (probs - probs.detach())
+    return straight_through(torch.softmax(logits, -1), sample_index(logits, generator))
+
+
+def straight_through(probs: Tensor, index: Tensor) -> Tensor:
+    """``onehot(index)`` in value, the gradient of ``probs``: onehot + probs - stopgrad(probs)."""
+    return one_hot(index, probs.shape[-1], probs.dtype) + (probs - probs.detach())
 
 
 def sample_index(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Indices sampled from categoricals over the last axis (inverse CDF: one uniform per categorical; no grad)."""
-    probs = torch.softmax(logits.detach().float(), -1)
-    cdf = probs.cumsum(-1)
-    u = torch.rand((*logits.shape[:-1], 1), device=logits.device, generator=generator) * cdf[..., -1:]
-    return (cdf < u).sum(-1).clamp_(max=logits.shape[-1] - 1)
+    return sample_index_from_probs(torch.softmax(logits.detach().float(), -1), generator)
+
+
+def sample_index_from_probs(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """:func:`sample_index` from (not necessarily normalised) class probabilities: the uniform is scaled by their
+    sum, so unimix probabilities are sampled without going through logits."""
+    cdf = probs.detach().cumsum(-1)
+    u = torch.rand((*probs.shape[:-1], 1), device=probs.device, generator=generator) * cdf[..., -1:]
+    return (cdf < u).sum(-1).clamp_(max=probs.shape[-1] - 1)
 
 
 def categorical_entropy(logits: Tensor) -> Tensor:
