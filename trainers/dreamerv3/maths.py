@@ -21,6 +21,7 @@ __all__ = [
     "kl_balance",
     "lambda_return",
     "one_hot",
+    "quantiles",
     "replay_lambda_return",
     "sample_index",
     "sample_index_from_probs",
@@ -211,6 +212,18 @@ def bound_action(action: Tensor) -> Tensor:
     return action / torch.clamp(action.detach().abs(), min=1.0)
 
 
+def quantiles(values: Tensor, levels: Tensor) -> Tensor:
+    """``torch.quantile(values, levels)`` (linear interpolation) of a 1-D tensor, written out with a sort and two
+    gathers, so that no step can read a value back to the host (the update must stay free of syncs, and capturable
+    in a CUDA graph); equal to ``torch.quantile`` bit for bit (tested)."""
+    ordered = torch.sort(values).values
+    ranks = levels * (values.shape[0] - 1)
+    below = ranks.long()
+    above = ranks.ceil().long()
+    out = torch.lerp(ordered[below], ordered[above], ranks - below)
+    return torch.where(ordered[-1].isnan(), ordered[-1], out)  # a NaN sorts last and makes every quantile NaN
+
+
 class ReturnNormalizer(nn.Module):
     """Percentile return scale: EMA of the 5th and 95th percentiles, S = p95 - p05, scale = max(1, S).
 
@@ -232,11 +245,10 @@ class ReturnNormalizer(nn.Module):
         self.register_buffer("levels", torch.tensor([low, high]), persistent=False)
 
     def update(self, returns: Tensor) -> tuple[Tensor, Tensor]:
-        """Fold a batch of returns into the EMAs; returns (offset, scale)."""
-        flat = returns.detach().float().reshape(-1)
-        q = torch.quantile(flat, self.levels)
-        self.low = self.decay * self.low + (1.0 - self.decay) * q[0]
-        self.high = self.decay * self.high + (1.0 - self.decay) * q[1]
+        """Fold a batch of returns into the EMAs (in place: the buffers keep their memory); returns (offset, scale)."""
+        q = quantiles(returns.detach().float().reshape(-1), self.levels)
+        torch.add(self.decay * self.low, (1.0 - self.decay) * q[0], out=self.low)
+        torch.add(self.decay * self.high, (1.0 - self.decay) * q[1], out=self.high)
         return self.stats()
 
     def stats(self) -> tuple[Tensor, Tensor]:
@@ -247,5 +259,5 @@ class ReturnNormalizer(nn.Module):
         return {"low": self.low.detach().cpu().clone(), "high": self.high.detach().cpu().clone()}
 
     def restore(self, state: Mapping[str, Tensor]) -> None:
-        self.low = state["low"].to(self.levels.device).clone()
-        self.high = state["high"].to(self.levels.device).clone()
+        self.low.copy_(state["low"])
+        self.high.copy_(state["high"])
