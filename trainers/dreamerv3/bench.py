@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
 from trainers.dreamerv3.config import DreamerConfig
+from trainers.dreamerv3.graphs import GraphedUpdate
 from trainers.dreamerv3.learner import Learner
 from trainers.dreamerv3.parts import RunParts, build_parts, pick_device
 from trainers.dreamerv3.replay import SequenceReplay
+from trainers.dreamerv3.staging import StaticBatches
 
 __all__ = ["REFERENCE_R", "bench_settings", "benchmark", "fp32_and_bf16", "matmul_peak_gflops"]
 
@@ -129,16 +132,39 @@ def _time_collection(parts: RunParts, cfg: DreamerConfig, device: torch.device, 
     return {"replay_sample_ms": sample_ms, "policy_step_ms": act_ms, "env_steps_per_s": env_sps}
 
 
+def _update_once(
+    learner: Learner, replay: SequenceReplay, cfg: DreamerConfig, device: torch.device
+) -> Callable[[], Any]:
+    """One update as the trainer runs it: checks read in every update on CPU (the learner then times its world-model
+    and actor-critic parts), deferred on CUDA, captured in a CUDA graph on static batches with ``cuda_graph``."""
+    if cfg.cuda_graph:
+        static = StaticBatches(replay, cfg.batch_size, cfg.batch_length, device)
+        graphed = GraphedUpdate(learner, static.tensors)
+        return lambda: graphed(static.sample())
+    sync = device.type != "cuda"
+    return lambda: learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device), sync=sync)
+
+
+def _finish_updates(learner: Learner, device: torch.device) -> None:
+    """Wait for queued updates (CUDA) and read deferred checks: the timed updates must really have run."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    learner.raise_pending()
+
+
 def _time_updates(
     learner: Learner, replay: SequenceReplay, cfg: DreamerConfig, device: torch.device, updates: int, warmup: int
 ) -> dict[str, Any]:
     """Wall and CPU time of ``updates`` updates after ``warmup`` untimed ones, with the learner's own split."""
-    for _ in range(warmup):
-        learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device))
+    update = _update_once(learner, replay, cfg, device)
+    for _ in range(max(warmup, 4) if cfg.cuda_graph else warmup):  # a captured update: 3 eager ones, then replays
+        update()
+    _finish_updates(learner, device)
     learner.timings = {k: 0.0 for k in learner.timings}
     t, c = time.perf_counter(), time.process_time()
     for _ in range(updates):
-        learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device))
+        update()
+    _finish_updates(learner, device)
     per_update = (time.perf_counter() - t) / updates
     cpu_per_update = (time.process_time() - c) / updates  # CPU seconds of this process: robust to a shared machine
     return {

@@ -35,11 +35,13 @@ from trainers.dreamerv3.checkpoints import agent_weights, load_agent_weights, po
 from trainers.dreamerv3.collector import EpisodeResult
 from trainers.dreamerv3.config import DreamerConfig
 from trainers.dreamerv3.evaluate import run_episodes
+from trainers.dreamerv3.graphs import GraphedUpdate
 from trainers.dreamerv3.learner import Learner, NonFiniteError, as_floats
 from trainers.dreamerv3.outputs import RunOutputs, open_outputs, write_failure_bundle, write_policy_manifest
 from trainers.dreamerv3.parts import RunParts, build_parts, compile_step_cells, pick_device
 from trainers.dreamerv3.progress import Progress
 from trainers.dreamerv3.recon import save_reconstruction
+from trainers.dreamerv3.staging import BatchSource, FreshBatches, StaticBatches
 from trainers.dreamerv3.standing_still import StandingStillCheck, StandingStillError
 
 __all__ = ["DreamerTrainer", "compile_step_cells", "pick_device", "train"]
@@ -71,12 +73,27 @@ def run_config(job: TrainJob) -> DreamerConfig:
 
 
 def resolve_check_every(cfg: DreamerConfig, learner: Learner, device: torch.device) -> int:
-    """Updates between reads of the non-finite checks (1: every update, raising before the bad step)."""
+    """Updates between reads of the non-finite checks (1: every update, raising before the bad step). A captured
+    update (``cuda_graph``) cannot read them inside: ``auto`` defers them on every device, and it needs fused Adam."""
+    if cfg.cuda_graph and not learner.can_defer:
+        raise ValueError("cuda_graph needs the fused Adam step, which this torch build lacks on this device")
     if cfg.mode == "standing_still" or not learner.can_defer:  # the standing-still check reads every update
         return 1
     if cfg.check_every == "auto":
-        return AUTO_CHECK_EVERY_CUDA if device.type == "cuda" else 1
+        return AUTO_CHECK_EVERY_CUDA if device.type == "cuda" or cfg.cuda_graph else 1
     return int(cfg.check_every)
+
+
+def batches_and_update(
+    cfg: DreamerConfig, parts: RunParts, device: torch.device
+) -> tuple[BatchSource, GraphedUpdate | None]:
+    """Where the updates take their batches from, and the captured update when ``cuda_graph`` asks for one: static
+    batch tensors for ``cuda_graph`` or ``pinned_staging`` (``staging.py``), a fresh batch per update otherwise."""
+    shape = (parts.replay, cfg.batch_size, cfg.batch_length, device)
+    if not (cfg.cuda_graph or cfg.pinned_staging):
+        return FreshBatches(*shape), None
+    static = StaticBatches(*shape)
+    return static, GraphedUpdate(parts.learner, static.tensors) if cfg.cuda_graph else None
 
 
 class DreamerTrainer:
@@ -108,6 +125,7 @@ class DreamerTrainer:
             self.parts: RunParts = build_parts(self.cfg, self.seed, self.device)
         with self._failure_recorded(close_parts=True):
             self.check_every = resolve_check_every(self.cfg, self.parts.learner, self.device)
+            self.batches, self.graphed = batches_and_update(self.cfg, self.parts, self.device)
             resumed = job.resume and self._resume()
             if job.resume:  # drop lines written after the checkpoint resumed from (all of them without one)
                 self._truncate_outputs()
@@ -195,14 +213,14 @@ class DreamerTrainer:
 
     # -------------------------------------------------------------------------------------------- updates
     def _update(self) -> None:
-        parts = self.parts
-        batch = parts.replay.sample(self.cfg.batch_size, self.cfg.batch_length, self.device)
+        learner = self.parts.learner
+        batch = self.batches.sample()
         self.last_batch = batch
         if self.check_every == 1:
-            metrics = parts.learner.train_step(batch)
+            metrics = learner.train_step(batch)
         else:  # GPU hot path: no host sync inside the update; the checks are read every check_every updates
-            self.recent_index[parts.learner.updates] = batch["index"]
-            metrics = parts.learner.train_step(batch, sync=False)
+            self.recent_index[learner.updates] = batch["index"].clone()  # a static batch is overwritten next time
+            metrics = self.graphed(batch) if self.graphed is not None else learner.train_step(batch, sync=False)
             if len(self.recent_index) >= self.check_every:
                 self._read_checks()
         self.progress.opt_steps += 1

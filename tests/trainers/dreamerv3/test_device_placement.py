@@ -34,16 +34,20 @@ def _placed_on_device(trainer: DreamerTrainer) -> list[str]:
     return wrong
 
 
-@pytest.mark.parametrize("check_every", [1, 4], ids=["checks-every-update", "deferred-checks"])
+@pytest.mark.parametrize(
+    "flags",
+    [{"check_every": 1}, {"check_every": 4}, {"check_every": 4, "cuda_graph": True}],
+    ids=["checks-every-update", "deferred-checks", "captured-update-on-staged-batches"],
+)
 def test_training_loop_keeps_every_tensor_and_generator_on_its_device(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check_every: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict
 ) -> None:
     """Prefill, collection, updates, evaluation, checkpoints and a resume, on the stand-in device. Any op that mixes
     devices or samples with a generator of another device raises :class:`DeviceMismatch` (as CUDA would)."""
     monkeypatch.setattr(train_module, "pick_device", lambda name: STANDIN)
     run_dir = tmp_path / "runs" / "standin"
     settings = tiny_settings(
-        check_every=check_every,
+        **flags,
         tracking=QUIET,
         total_env_steps=60,
         prefill=20,
