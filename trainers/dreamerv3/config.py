@@ -102,6 +102,7 @@ class DreamerConfig:
     check_every: int | str = "auto"  # updates between reads of the non-finite checks; auto: 1 on CPU, 50 on CUDA
     cuda_graph: bool = False  # capture the update in a CUDA graph (deferred checks, static batch; eager off CUDA)
     pinned_staging: bool = False  # batches into static device tensors (a host replay through page-locked buffers)
+    overlap_collection: bool = False  # step the envs in a thread while the due updates run (overlap.py)
     actor_grad: str = "auto"  # reinforce | dynamics | auto (paper: reinforce for discrete, dynamics for continuous)
     repval: bool = False  # replay critic loss of the current reference (off: paper v1)
     repval_scale: float = 0.3  # its weight in the critic loss (reference: 0.3)

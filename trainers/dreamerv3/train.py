@@ -38,6 +38,7 @@ from trainers.dreamerv3.evaluate import run_episodes
 from trainers.dreamerv3.graphs import GraphedUpdate
 from trainers.dreamerv3.learner import Learner, NonFiniteError, as_floats
 from trainers.dreamerv3.outputs import RunOutputs, open_outputs, write_failure_bundle, write_policy_manifest
+from trainers.dreamerv3.overlap import EnvSteps
 from trainers.dreamerv3.parts import RunParts, build_parts, compile_step_cells, pick_device
 from trainers.dreamerv3.progress import Progress
 from trainers.dreamerv3.recon import save_reconstruction
@@ -132,6 +133,7 @@ class DreamerTrainer:
             if not resumed:
                 self.parts.collector.reset(self.parts.replay)
             self.outputs: RunOutputs = open_outputs(self.run_dir, self.cfg, job, self.recorder, self.device)
+        self.env_thread = EnvSteps() if self.cfg.overlap_collection else None
         self.t_interval = time.perf_counter()
 
     @contextlib.contextmanager
@@ -164,8 +166,10 @@ class DreamerTrainer:
             self.close()
 
     def close(self) -> None:
-        """Release the outputs and the envs (idempotent)."""
+        """Release the env thread, the outputs and the envs (idempotent)."""
         torch.use_deterministic_algorithms(self._deterministic_before)
+        if self.env_thread is not None:
+            self.env_thread.close()
         self.outputs.close()
         self.parts.close()
 
@@ -176,18 +180,39 @@ class DreamerTrainer:
     def _loop(self) -> None:
         self.t_interval = time.perf_counter()
         while not self.done():
-            self._collect()
-            for _ in range(self.progress.updates_due(self.cfg, self.parts.replay.can_sample(self.cfg.batch_length))):
-                self._update()
+            if self.env_thread is None:
+                self._collect()
+                self._updates()
+            else:
+                self._collect_while_learning(self.env_thread)
             self._periodic()
 
+    def _updates(self) -> None:
+        """The updates due now, so that the train ratio holds (``progress.py``)."""
+        for _ in range(self.progress.updates_due(self.cfg, self.parts.replay.can_sample(self.cfg.batch_length))):
+            self._update()
+
+    def _choose(self) -> np.ndarray:
+        """The next actions: the agent's after the prefill, uniform random ones before."""
+        policy = self.parts.agent if self.progress.env_steps >= self.cfg.prefill else None
+        return self.parts.collector.choose(policy)
+
     def _collect(self) -> None:
-        """One step of every env: the agent acts after the prefill (uniform random actions before)."""
-        parts, progress = self.parts, self.progress
-        policy = parts.agent if progress.env_steps >= self.cfg.prefill else None
-        ended = parts.collector.step(parts.collector.choose(policy), parts.replay)
-        progress.env_steps += self.cfg.num_envs
+        """One step of every env, recorded into the replay."""
+        ended = self.parts.collector.step(self._choose(), self.parts.replay)
+        self.progress.env_steps += self.cfg.num_envs
         for episode in ended:
+            self._record_episode(episode)
+
+    def _collect_while_learning(self, env_thread: EnvSteps) -> None:
+        """``overlap_collection``: the env step runs in ``env_thread`` while the due updates run here; the step is
+        recorded into the replay after them (``overlap.py``)."""
+        collector = self.parts.collector
+        action = self._choose()
+        env_thread.start(collector.envs, collector.env_action(action))
+        self.progress.env_steps += self.cfg.num_envs
+        self._updates()
+        for episode in collector.record(action, env_thread.result(), self.parts.replay):
             self._record_episode(episode)
 
     def _record_episode(self, ep: EpisodeResult) -> None:
