@@ -3,6 +3,7 @@
 python bench/dreamer_speed.py                 # R, 5 timed updates, 2 threads, fp32 and bf16 autocast side by side
 python bench/dreamer_speed.py --size XS --updates 10
 python bench/dreamer_speed.py --precision fp32 --no-flops     # one precision only (what dreamer_vs_sheeprl.py runs)
+python bench/dreamer_speed.py --size S --device cuda --replay-on-device --no-flops --cuda-graph   # on a GPU node
 
 Prints updates_per_s and fraction_of_measured_peak (fp32 at R), the bf16 figures beside them (bf16_updates_per_s,
 "bf16": {...}) and the per-round rates.
