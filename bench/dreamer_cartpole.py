@@ -77,10 +77,7 @@ class TargetReturnTrainer(DreamerTrainer):
         self.trace: list[dict[str, Any]] = []
         self.reached: dict[str, Any] | None = None
         self.t0 = time.perf_counter()
-
-    def _open_outputs(self, resume_state: Any) -> None:
-        super()._open_outputs(resume_state)
-        write = self.episodes_out.write
+        write = self.outputs.episodes.write
 
         def record(row: dict[str, Any]) -> None:
             write(row)
@@ -93,7 +90,7 @@ class TargetReturnTrainer(DreamerTrainer):
             if self.reached is None and len(self.window) == 10 and mean10 >= 450:
                 self.reached = {**point, "mean_last10": mean10}
 
-        self.episodes_out.write = record  # type: ignore[method-assign]
+        self.outputs.episodes.write = record  # type: ignore[method-assign,assignment]
 
     def done(self) -> bool:
         reached = self.stop_at is not None and len(self.window) == 10 and sum(self.window) / 10 >= self.stop_at
@@ -146,7 +143,7 @@ def main() -> None:
         json.dumps(
             {
                 "mean_return_last10": sum(returns[-10:]) / max(len(returns[-10:]), 1),
-                "env_steps": trainer.env_steps,
+                "env_steps": trainer.progress.env_steps,
                 "wall_s": wall,
                 "episodes": len(returns),
                 "first_interval_with_mean_return_450": reached,

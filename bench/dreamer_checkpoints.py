@@ -47,6 +47,74 @@ def _size(payload: Any, folder: Path, name: str) -> int:
     return path.stat().st_size
 
 
+def measure(config: Path, replay_scale: float) -> dict[str, Any]:
+    """Bytes of one resume checkpoint, of the replay per stored step and of one policy checkpoint, measured on the
+    config's model with its replay filled at ``replay_scale`` of the capacity; plus the run's shape."""
+    raw = yaml.safe_load(config.read_text())
+    env = dict(raw["env"])
+    env["scenario_config"] = str((config.parent / env["scenario_config"]).resolve())
+    settings = spec.resolve({k: v for k, v in raw.items() if k in spec.DEFAULTS and k != "env"}, cpus=24, mem_gb=None)
+    settings["env"] = {**spec.DEFAULTS["env"], **env}
+    capacity = int(settings["replay_capacity"])
+    held = max(int(capacity * replay_scale), settings["num_envs"] * settings["batch_length"] * 2)
+    settings.update(
+        device="cpu", precision="fp32", compile=False, replay_capacity=held, tracking={"tensorboard": False}
+    )
+    work = Path(tempfile.mkdtemp(prefix="dreamer-ckpt-bench-"))
+    trainer = DreamerTrainer(TrainJob(resolved={"trainer": "dreamerv3", "seed": 0, "settings": settings}, run_dir=work))
+    parts, cfg = trainer.parts, trainer.cfg
+    rng = np.random.default_rng(0)
+    n = cfg.num_envs
+    while len(parts.replay) < parts.replay.capacity:
+        obs = {k: rng.standard_normal((n, *s)).astype(np.float32) for k, s in parts.shapes.items()}
+        action = rng.uniform(-1, 1, (n, parts.spec.n)).astype(np.float32)
+        parts.replay.add(obs, action, rng.standard_normal(n), np.zeros(n, bool), np.zeros(n, bool))
+    parts.learner.train_step(parts.replay.sample(cfg.batch_size, cfg.batch_length))
+    folder = work / "sizes"
+    folder.mkdir()
+    sizes = {
+        "resume": _size(trainer._state(), folder, "resume"),
+        "replay_per_step": _size({"replay": parts.replay.state_dict()}, folder, "replay") / len(parts.replay),
+        "policy": _size(policy_payload(parts.agent, 0), folder, "policy"),
+        "obs_floats": sum(int(np.prod(s)) for s in parts.shapes.values()),
+        "parameters": sum(p.numel() for p in parts.agent.parameters()),
+        "replay_steps_held_here": len(parts.replay),
+        "capacity": capacity,
+    }
+    trainer.close()
+    return {**sizes, "cfg": cfg}
+
+
+def layouts(m: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int, int]:
+    """(earlier, now, step checkpoints, evaluations): bytes of a whole run in each layout (module docstring)."""
+    cfg, resume, policy = m["cfg"], m["resume"], m["policy"]
+    total, every, evals_every = cfg.total_env_steps, cfg.checkpoint_every, cfg.eval_every
+    steps = list(range(every, total, every))  # step checkpoints (none at the end: final is written then)
+    evals = len(range(evals_every, total + 1, evals_every))
+
+    def replay_at(k: int) -> float:
+        return m["replay_per_step"] * min(k, m["capacity"])
+
+    full = resume + replay_at(total)
+    earlier_steps = sum(resume + replay_at(k) for k in steps)
+    earlier = {
+        "bytes_per_step_checkpoint_at_end": resume + replay_at(steps[-1]),
+        "disk_one_best": earlier_steps + 2 * full,
+        "disk_best_at_every_eval": earlier_steps
+        + sum(resume + replay_at(k) for k in range(evals_every, total + 1, evals_every))
+        + full,
+    }
+    now = {
+        "bytes_per_step_checkpoint": resume,
+        "bytes_per_replay_file_at_end": replay_at(total),
+        "bytes_per_policy_checkpoint": policy,
+        "disk_at_end": cfg.keep_last * resume + full + (evals + 1) * policy,
+        "peak_disk": cfg.keep_last * resume + 2 * replay_at(total) + resume + (evals + 1) * policy,
+        "bytes_written_over_run": earlier_steps + evals * policy + full,
+    }
+    return earlier, now, len(steps), evals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, default=AUXME)
@@ -54,92 +122,35 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    raw = yaml.safe_load(args.config.read_text())
-    env = dict(raw["env"])
-    env["scenario_config"] = str((args.config.parent / env["scenario_config"]).resolve())
-    settings = spec.resolve({k: v for k, v in raw.items() if k in spec.DEFAULTS and k != "env"}, cpus=24, mem_gb=None)
-    settings["env"] = {**spec.DEFAULTS["env"], **env}
-    capacity = int(settings["replay_capacity"])
-    held = max(int(capacity * args.replay_scale), settings["num_envs"] * settings["batch_length"] * 2)
-    settings.update(
-        device="cpu", precision="fp32", compile=False, replay_capacity=held, tracking={"tensorboard": False}
-    )
-    work = Path(tempfile.mkdtemp(prefix="dreamer-ckpt-bench-"))
-    job = TrainJob(resolved={"trainer": "dreamerv3", "seed": 0, "settings": settings}, run_dir=work / "run")
-    trainer = DreamerTrainer(job)
-    trainer._build()
-    trainer.collector.reset(trainer.replay)
-    rng = np.random.default_rng(0)
-    n = trainer.cfg.num_envs
-    while len(trainer.replay) < trainer.replay.capacity:
-        obs = {k: rng.standard_normal((n, *s)).astype(np.float32) for k, s in trainer.shapes.items()}
-        action = rng.uniform(-1, 1, (n, trainer.spec.n)).astype(np.float32)
-        trainer.replay.add(obs, action, rng.standard_normal(n), np.zeros(n, bool), np.zeros(n, bool))
-    trainer.learner.train_step(trainer.replay.sample(trainer.cfg.batch_size, trainer.cfg.batch_length))
-    state = trainer._state()
-    replay_state = {"replay": trainer.replay.state_dict()}
-    folder = work / "sizes"
-    folder.mkdir()
-    resume_bytes = _size(state, folder, "resume")
-    replay_bytes_held = _size(replay_state, folder, "replay")
-    policy_bytes = _size(policy_payload(trainer.agent, 0), folder, "policy")
-    trainer.envs.close()
-    per_step = replay_bytes_held / len(trainer.replay)
-    cfg = trainer.cfg
-    total, every, evals_every = cfg.total_env_steps, cfg.checkpoint_every, cfg.eval_every
-    steps = [k for k in range(every, total, every)]  # step checkpoints (none at the end: final is written then)
-    evals = len(range(evals_every, total + 1, evals_every))
-
-    def replay_at(k: int) -> float:
-        return per_step * min(k, capacity)
-
-    full = resume_bytes + replay_at(total)
-    earlier_steps = sum(resume_bytes + replay_at(k) for k in steps)
-    earlier = {
-        "bytes_per_step_checkpoint_at_end": resume_bytes + replay_at(steps[-1]),
-        "disk_one_best": earlier_steps + 2 * full,
-        "disk_best_at_every_eval": earlier_steps
-        + sum(resume_bytes + replay_at(k) for k in range(evals_every, total + 1, evals_every))
-        + full,
+    m = measure(args.config, args.replay_scale)
+    earlier, now, steps, evals = layouts(m)
+    cfg = m["cfg"]
+    result = {
+        "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config),
+        "obs_floats": m["obs_floats"],
+        "num_envs": cfg.num_envs,
+        "parameters": m["parameters"],
+        "replay_capacity": m["capacity"],
+        "replay_steps_held_here": m["replay_steps_held_here"],
+        "replay_bytes_per_step": m["replay_per_step"],
+        "total_env_steps": cfg.total_env_steps,
+        "step_checkpoints": steps,
+        "evaluations": evals,
+        "keep_last": cfg.keep_last,
+        "earlier": earlier,
+        "now": now,
+        "disk_ratio_earlier_one_best_to_now": earlier["disk_one_best"] / now["disk_at_end"],
     }
-    now_written = sum(resume_bytes + replay_at(k) for k in steps) + evals * policy_bytes + full
-    now = {
-        "bytes_per_step_checkpoint": resume_bytes,
-        "bytes_per_replay_file_at_end": replay_at(total),
-        "bytes_per_policy_checkpoint": policy_bytes,
-        "disk_at_end": cfg.keep_last * resume_bytes + full + (evals + 1) * policy_bytes,
-        "peak_disk": cfg.keep_last * resume_bytes + 2 * replay_at(total) + resume_bytes + (evals + 1) * policy_bytes,
-        "bytes_written_over_run": now_written,
+    result["gb"] = {
+        "earlier_disk_one_best": earlier["disk_one_best"] / 1e9,
+        "earlier_disk_best_at_every_eval": earlier["disk_best_at_every_eval"] / 1e9,
+        "earlier_step_checkpoint_at_end": earlier["bytes_per_step_checkpoint_at_end"] / 1e9,
+        "now_disk_at_end": now["disk_at_end"] / 1e9,
+        "now_peak_disk": now["peak_disk"] / 1e9,
+        "now_step_checkpoint": now["bytes_per_step_checkpoint"] / 1e9,
+        "now_policy_checkpoint": now["bytes_per_policy_checkpoint"] / 1e9,
     }
-    print(
-        json.dumps(
-            {
-                "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config),
-                "obs_floats": sum(int(np.prod(s)) for s in trainer.shapes.values()),
-                "num_envs": cfg.num_envs,
-                "parameters": sum(p.numel() for p in trainer.agent.parameters()),
-                "replay_capacity": capacity,
-                "replay_steps_held_here": len(trainer.replay),
-                "replay_bytes_per_step": per_step,
-                "total_env_steps": total,
-                "step_checkpoints": len(steps),
-                "evaluations": evals,
-                "keep_last": cfg.keep_last,
-                "earlier": earlier,
-                "now": now,
-                "disk_ratio_earlier_one_best_to_now": earlier["disk_one_best"] / now["disk_at_end"],
-                "gb": {
-                    "earlier_disk_one_best": earlier["disk_one_best"] / 1e9,
-                    "earlier_disk_best_at_every_eval": earlier["disk_best_at_every_eval"] / 1e9,
-                    "earlier_step_checkpoint_at_end": earlier["bytes_per_step_checkpoint_at_end"] / 1e9,
-                    "now_disk_at_end": now["disk_at_end"] / 1e9,
-                    "now_peak_disk": now["peak_disk"] / 1e9,
-                    "now_step_checkpoint": resume_bytes / 1e9,
-                    "now_policy_checkpoint": policy_bytes / 1e9,
-                },
-            }
-        )
-    )
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -53,18 +53,18 @@ class TimedTrainer(DreamerTrainer):
     def __init__(self, job: TrainJob, seconds: float):
         super().__init__(job)
         self.seconds = seconds
-        self.train_start: float | None = None
+        self.first_update_at: float | None = None
 
     def _update(self) -> None:
-        if self.train_start is None:
-            self.train_start = time.perf_counter()
+        if self.first_update_at is None:
+            self.first_update_at = time.perf_counter()
         if self._timed_out():
-            self.opt_steps += 1
+            self.progress.opt_steps += 1
             return
         super()._update()
 
     def _timed_out(self) -> bool:
-        return self.train_start is not None and time.perf_counter() - self.train_start >= self.seconds
+        return self.first_update_at is not None and time.perf_counter() - self.first_update_at >= self.seconds
 
     def done(self) -> bool:
         return self._timed_out() or super().done()
@@ -111,9 +111,9 @@ def main() -> None:
 
     def sample() -> None:
         while not stop.wait(args.every):
-            if trainer.train_start is not None:
+            if trainer.first_update_at is not None:
                 rss, peak = rss_mb()
-                t = time.perf_counter() - trainer.train_start
+                t = time.perf_counter() - trainer.first_update_at
                 samples.append({"t_s": round(t, 1), "rss_mb": round(rss, 1), "peak_mb": round(peak, 1)})
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -129,11 +129,11 @@ def main() -> None:
         json.dumps(
             {
                 "minutes": args.minutes,
-                "updates": trainer.learner.updates,
-                "env_steps": trainer.env_steps,
+                "updates": trainer.parts.learner.updates,
+                "env_steps": trainer.progress.env_steps,
                 "replay_capacity": args.replay_capacity,
                 "replay_full_before_training": True,
-                "steps_evicted": max(0, trainer.env_steps - args.replay_capacity),
+                "steps_evicted": max(0, trainer.progress.env_steps - args.replay_capacity),
                 "rss_first_sample_mb": first["rss_mb"],
                 "rss_end_mb": round(rss_end, 1),
                 "peak_rss_mb": round(peak_end, 1),

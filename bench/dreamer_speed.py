@@ -3,6 +3,7 @@
 python bench/dreamer_speed.py                 # R, 5 timed updates, 2 threads, fp32 and bf16 autocast side by side
 python bench/dreamer_speed.py --size XS --updates 10
 python bench/dreamer_speed.py --precision fp32 --no-flops     # one precision only (what dreamer_vs_sheeprl.py runs)
+python bench/dreamer_speed.py --size S --device cuda --replay-on-device --no-flops --cuda-graph   # on a GPU node
 
 Prints updates_per_s and fraction_of_measured_peak (fp32 at R), the bf16 figures beside them (bf16_updates_per_s,
 "bf16": {...}) and the per-round rates.
@@ -32,8 +33,12 @@ def main() -> None:
     parser.add_argument("--precision", choices=("both", "fp32", "bf16"), default="both")
     parser.add_argument("--rounds", type=int, default=1, help="alternate fp32 and bf16 this many times (both)")
     parser.add_argument("--gru-blocks", type=int, default=None, help="block-diagonal GRU (an option, not R)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="R is timed on the CPU")
+    parser.add_argument("--replay-on-device", action="store_true", help="replay_on_device: batches gathered there")
+    parser.add_argument("--cuda-graph", action="store_true", help="cuda_graph: the update captured and replayed")
     args = parser.parse_args()
     settings = bench_settings(args.size)
+    settings.update(device=args.device, replay_on_device=args.replay_on_device, cuda_graph=args.cuda_graph)
     if args.gru_blocks:
         settings["model"] = {**settings["model"], "gru_blocks": args.gru_blocks}
     kwargs = {"updates": args.updates, "warmup": args.warmup, "threads": args.threads, "flops": not args.no_flops}

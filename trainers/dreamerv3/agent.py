@@ -2,10 +2,9 @@
 
 * :func:`world_model_loss`: posterior over a replayed batch, symlog reconstruction, twohot reward, continue, and
   KL balancing with free bits (paper eq. 5).
-* :func:`imagine` / :func:`imagine_differentiable`: rollouts of ``horizon`` steps from every posterior state. For
-  REINFORCE (discrete actions by default) the whole rollout runs without gradient; the actor's log-probabilities are
-  computed afterwards in one batched pass. For dynamics backpropagation (continuous actions by default, paper v1) the
-  rollout keeps the graph from every action through the world model (straight-through latents) to the return.
+* imagined rollouts (``imagination.py``) from every posterior state: for REINFORCE (discrete actions by default) the
+  rollout holds no graph but the actor's; for dynamics backpropagation (continuous actions by default, paper v1) it
+  keeps the graph from every action through the world model (straight-through latents) to the return.
 * :func:`behaviour_loss`: lambda-returns, percentile return normalisation, the actor loss of ``actor_grad``
   (REINFORCE with advantages, or the normalised return itself) with entropy, the twohot critic loss with the
   slow-critic regulariser, and optionally the replay critic loss of the current reference (``repval``).
@@ -23,6 +22,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trainers.dreamerv3.config import ModelConfig
+from trainers.dreamerv3.imagination import (
+    Heads,
+    Imagined,
+    dynamics_heads,
+    imagine,
+    imagine_differentiable,
+    reinforce_heads,
+)
 from trainers.dreamerv3.maths import (
     ReturnNormalizer,
     bound_action,
@@ -31,7 +38,6 @@ from trainers.dreamerv3.maths import (
     lambda_return,
     one_hot,
     replay_lambda_return,
-    sample_index,
     sample_one_hot,
     symlog_bins,
     twohot_decode,
@@ -43,19 +49,14 @@ from trainers.dreamerv3.networks import (
     RSSM,
     ObsDecoder,
     ObsEncoder,
-    first_layers_on_state,
     mlp_on_state,
-    mlp_rest,
 )
 
 __all__ = [
     "ACTOR_GRADS",
     "ActionSpec",
     "DreamerAgent",
-    "Imagined",
     "behaviour_loss",
-    "imagine",
-    "imagine_differentiable",
     "world_model_loss",
 ]
 
@@ -98,13 +99,14 @@ class DreamerAgent(nn.Module):
     # ---------------------------------------------------------------- policy
     def actor_dist(self, feat: Tensor) -> tuple[Tensor, ...]:
         """Discrete: (unimix logits,). Continuous: (mean in [-1, 1], std in [min_std, max_std])."""
-        return self._dist(self.actor(feat))
+        return self.policy_dist(self.actor(feat))
 
     def actor_dist_state(self, deter: Tensor, index: Tensor) -> tuple[Tensor, ...]:
         """:meth:`actor_dist` of the state (deter, one-hot stoch given by class indices)."""
-        return self._dist(mlp_on_state(self.actor, deter, index, self.cfg.classes))
+        return self.policy_dist(mlp_on_state(self.actor, deter, index, self.cfg.classes))
 
-    def _dist(self, out: Tensor) -> tuple[Tensor, ...]:
+    def policy_dist(self, out: Tensor) -> tuple[Tensor, ...]:
+        """The distribution of the actor's raw output (see :meth:`actor_dist`)."""
         out = out.float()
         if self.action.discrete:
             return (unimix_logits(out, self.cfg.unimix),)
@@ -224,68 +226,6 @@ def world_model_loss(
     return loss, metrics, starts
 
 
-@dataclass(frozen=True)
-class Imagined:
-    """An imagined rollout, time on axis 0: states (H+1, N, ...), the sampled actions (H, N, A) and, for dynamics
-    backpropagation, the policy entropy (H, N) with its graph."""
-
-    deter: Tensor
-    stoch: Tensor  # class indices (H+1, N, S) from :func:`imagine`; straight-through one-hots (H+1, N, S*C) otherwise
-    action: Tensor
-    entropy: Tensor | None = None
-
-    @property
-    def feat(self) -> Tensor:
-        return torch.cat([self.deter, self.stoch], -1)
-
-
-@torch.no_grad()
-def imagine(
-    agent: DreamerAgent, starts: Mapping[str, Tensor], horizon: int, generator: torch.Generator | None = None
-) -> Imagined:
-    """Roll the prior forward ``horizon`` steps from ``starts`` with actions from the actor, without gradient.
-
-    States are kept as (deter, class indices of the one-hot stoch): every network's first layer then gathers S
-    weight columns instead of multiplying by a mostly-zero vector. The actions are the actor's samples (before
-    bounding), so REINFORCE can score them afterwards in one batched pass.
-    """
-    cfg = agent.cfg
-    deter = starts["deter"].detach()
-    index = starts["stoch"].detach().reshape(-1, cfg.stoch, cfg.classes).argmax(-1)
-    deters, indices, actions = [deter], [index], []
-    for _ in range(horizon):
-        sample = agent.sample_action(agent.actor_dist_state(deter, index), generator, explore=True)
-        deter, prior = agent.rssm.img_step_index(index, deter, agent.used_action(sample))
-        index = sample_index(prior, generator)
-        deters.append(deter)
-        indices.append(index)
-        actions.append(sample)
-    return Imagined(torch.stack(deters), torch.stack(indices), torch.stack(actions))
-
-
-def imagine_differentiable(
-    agent: DreamerAgent, starts: Mapping[str, Tensor], horizon: int, generator: torch.Generator | None = None
-) -> Imagined:
-    """Roll the prior forward with reparameterised continuous actions and straight-through latents, keeping the
-    graph: the return's gradient reaches the actor through the learned dynamics (paper v1, continuous actions)."""
-    if agent.action.discrete:
-        raise ValueError("actor_grad: dynamics needs continuous actions; discrete actions use reinforce")
-    deter = starts["deter"].detach()
-    stoch = starts["stoch"].detach()
-    deters, stochs, actions, ents = [deter], [stoch], [], []
-    for _ in range(horizon):
-        mean, std = agent.actor_dist(torch.cat([deter, stoch], -1))
-        noise = torch.randn(mean.shape, device=mean.device, generator=generator)
-        sample = mean + std * noise
-        deter, prior = agent.rssm.img_step(stoch, deter, agent.used_action(sample))
-        stoch = sample_one_hot(prior, generator).reshape(stoch.shape)
-        deters.append(deter)
-        stochs.append(stoch)
-        actions.append(sample)
-        ents.append((0.5 + 0.5 * math.log(2 * math.pi) + torch.log(std)).sum(-1))
-    return Imagined(torch.stack(deters), torch.stack(stochs), torch.stack(actions), torch.stack(ents))
-
-
 def behaviour_loss(
     agent: DreamerAgent,
     starts: Mapping[str, Tensor],
@@ -308,44 +248,24 @@ def behaviour_loss(
     cfg = agent.cfg
     if actor_grad == "dynamics":
         traj = imagine_differentiable(agent, starts, horizon, generator)
-        terms = _dynamics_terms(agent, traj)
+        heads = dynamics_heads(agent, traj)
     else:
         traj = imagine(agent, starts, horizon, generator)
-        terms = _reinforce_terms(agent, traj)
-    reward, cont, slow, value_logits, value = (
-        terms["reward"],
-        terms["cont"],
-        terms["slow"],
-        terms["logits"],
-        terms["value"],
-    )
-    disc = cfg.gamma * cont
-    ret = lambda_return(reward, disc, terms["value_for_return"], cfg.lam)
+        heads = reinforce_heads(agent, traj)
+    disc = cfg.gamma * heads.cont
+    ret = lambda_return(heads.reward, disc, heads.value_for_return, cfg.lam)
     weight = starts["cont"].unsqueeze(0) * torch.cumprod(torch.cat([torch.ones_like(disc[:1]), disc[:-1]]), 0)
     offset, scale = agent.retnorm.update(ret)
-    adv = (ret.detach() - value[:-1]) / scale
-    ent = terms["entropy"]
+    adv = (ret.detach() - heads.value[:-1]) / scale
     # dynamics: the gradient of the normalised return itself reaches the actor; reinforce: scored samples
-    objective = (ret - offset) / scale if actor_grad == "dynamics" else terms["logp"] * adv
-    actor_loss = -(weight * (objective + cfg.entropy * ent)).mean()
+    objective = (ret - offset) / scale if actor_grad == "dynamics" else _scored(traj) * adv
+    actor_loss = -(weight * (objective + cfg.entropy * traj.entropy)).mean()
     ret_target = ret.detach()
-    critic_nll = -twohot_log_prob(value_logits[:-1], ret_target, agent.bins)
-    critic_reg = -twohot_log_prob(value_logits[:-1], slow, agent.bins)
+    critic_nll = -twohot_log_prob(heads.logits[:-1], ret_target, agent.bins)
+    critic_reg = -twohot_log_prob(heads.logits[:-1], heads.slow, agent.bins)
     critic_loss = (weight * (critic_nll + cfg.slow_critic_reg * critic_reg)).mean()
-    metrics = {
-        "loss_actor": actor_loss.detach(),
-        "loss_critic": critic_loss.detach(),
-        "action_entropy": ent.detach().mean(),
-        "value_mean": value.mean(),
-        "value_std": _std(value),
-        "adv_mean": adv.mean(),
-        "adv_std": _std(adv),
-        "ret_mean": ret_target.mean(),
-        "ret_p05": offset,
-        "ret_p95": agent.retnorm.high,
-        "ret_scale": scale,
-        "imag_reward_mean": reward.detach().mean(),
-    }
+    metrics = _behaviour_metrics(agent, heads, traj, adv, ret_target, offset, scale)
+    metrics["loss_actor"], metrics["loss_critic"] = actor_loss.detach(), critic_loss.detach()
     if repval_scale > 0.0 and replay is not None:
         rep_loss = _replay_value_loss(agent, starts, replay, boot=ret_target[0])
         critic_loss = critic_loss + repval_scale * rep_loss
@@ -354,54 +274,26 @@ def behaviour_loss(
     return actor_loss, critic_loss, metrics
 
 
-def _reinforce_terms(agent: DreamerAgent, traj: Imagined) -> dict[str, Tensor]:
-    """Heads on a rollout of :func:`imagine`: the fixed-target heads in one fused pass without gradient, then
-    actor and critic in one fused pass with gradient (log-probabilities of the sampled actions, value logits)."""
-    c = agent.cfg.classes
-    deter, index = traj.deter, traj.stoch
-    with torch.no_grad():
-        h_rew, h_cont, h_slow = first_layers_on_state(
-            [agent.reward_head, agent.cont_head, agent.slow_critic], deter, index, c
-        )
-        reward = twohot_decode(mlp_rest(agent.reward_head, h_rew[1:]), agent.bins)
-        cont = (mlp_rest(agent.cont_head, h_cont[1:]).squeeze(-1) > 0).float()  # Bernoulli mode
-        slow = twohot_decode(mlp_rest(agent.slow_critic, h_slow[:-1]), agent.bins)
-    h_actor, h_critic = first_layers_on_state([agent.actor, agent.critic], deter, index, c)
-    logits = mlp_rest(agent.critic, h_critic)
-    logp, ent = agent.log_prob_entropy(agent._dist(mlp_rest(agent.actor, h_actor[:-1])), traj.action)
-    value = twohot_decode(logits.detach(), agent.bins)
-    return {
-        "reward": reward,
-        "cont": cont,
-        "slow": slow,
-        "logits": logits,
-        "value": value,
-        "value_for_return": value,
-        "logp": logp,
-        "entropy": ent,
-    }
+def _scored(traj: Imagined) -> Tensor:
+    if traj.logp is None:
+        raise ValueError("actor_grad: reinforce needs the log-probabilities of a rollout of imagine()")
+    return traj.logp
 
 
-def _dynamics_terms(agent: DreamerAgent, traj: Imagined) -> dict[str, Tensor]:
-    """Heads on a rollout of :func:`imagine_differentiable`: reward and value with the graph through the states (the
-    return the actor maximises), the critic's own loss on detached states, the rest without gradient."""
-    feat = traj.feat
-    fixed = feat.detach()
-    reward = twohot_decode(agent.reward_head(feat[1:]), agent.bins)
-    value_for_return = twohot_decode(agent.critic(feat), agent.bins)
-    with torch.no_grad():
-        cont = (agent.cont_head(fixed[1:]).squeeze(-1) > 0).float()
-        slow = twohot_decode(agent.slow_critic(fixed[:-1]), agent.bins)
-    logits = agent.critic(fixed)
-    assert traj.entropy is not None
+def _behaviour_metrics(
+    agent: DreamerAgent, heads: Heads, traj: Imagined, adv: Tensor, ret: Tensor, offset: Tensor, scale: Tensor
+) -> dict[str, Tensor]:
     return {
-        "reward": reward,
-        "cont": cont,
-        "slow": slow,
-        "logits": logits,
-        "value": value_for_return.detach(),
-        "value_for_return": value_for_return,
-        "entropy": traj.entropy,
+        "action_entropy": traj.entropy.detach().mean(),
+        "value_mean": heads.value.mean(),
+        "value_std": _std(heads.value),
+        "adv_mean": adv.mean(),
+        "adv_std": _std(adv),
+        "ret_mean": ret.mean(),
+        "ret_p05": offset,
+        "ret_p95": agent.retnorm.high,
+        "ret_scale": scale,
+        "imag_reward_mean": heads.reward.detach().mean(),
     }
 
 

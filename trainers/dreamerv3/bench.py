@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from trainers.dreamerv3.agent import DreamerAgent
-from trainers.dreamerv3.collector import Collector
 from trainers.dreamerv3.config import DreamerConfig
-from trainers.dreamerv3.envs import action_spec, make_vector_env, obs_shapes
+from trainers.dreamerv3.graphs import GraphedUpdate
 from trainers.dreamerv3.learner import Learner
+from trainers.dreamerv3.parts import RunParts, build_parts, pick_device
 from trainers.dreamerv3.replay import SequenceReplay
-from trainers.dreamerv3.train import pick_device
+from trainers.dreamerv3.staging import StaticBatches
 
 __all__ = ["REFERENCE_R", "bench_settings", "benchmark", "fp32_and_bf16", "matmul_peak_gflops"]
 
@@ -90,19 +90,30 @@ def benchmark(
     )
     device = pick_device(cfg.device)
     torch.manual_seed(seed)
-    envs = make_vector_env(cfg.env, cfg.num_envs, seed)
-    shapes, spec = obs_shapes(envs.single_observation_space), action_spec(envs.single_action_space)
-    agent = DreamerAgent(shapes, spec, cfg.model).to(device)
-    learner = Learner(agent, cfg, device=device, seed=seed)
-    replay = SequenceReplay(
-        shapes,
-        spec.n,
-        capacity=cfg.replay_capacity,
-        num_envs=cfg.num_envs,
-        device=device if cfg.replay_on_device else "cpu",
-        seed=seed,
-    )
-    collector = Collector(envs, spec, device, seed)
+    parts = build_parts(cfg, seed, device)
+    try:
+        result: dict[str, Any] = {"config": {**settings, "model_resolved": dict(vars(cfg.model))}}
+        result["precision"] = cfg.precision
+        result.update(_time_collection(parts, cfg, device, env_steps))
+        result.update(_time_updates(parts.learner, parts.replay, cfg, device, updates, warmup))
+    finally:
+        parts.close()
+    result["parameters"] = sum(p.numel() for n, p in parts.agent.named_parameters() if not n.startswith("slow_critic"))
+    if flops and device.type == "cpu":
+        total = _count_flops(parts.learner, parts.replay.sample(cfg.batch_size, cfg.batch_length, device))
+        peak = matmul_peak_gflops(dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
+        per_update = result["ms_per_update"] / 1000
+        result["gflop_per_update"] = total / 1e9
+        result["achieved_gflops"] = total / 1e9 / per_update
+        result["matmul_peak_gflops_measured"] = peak
+        result["fraction_of_measured_peak"] = total / 1e9 / per_update / peak
+    result["load_average"] = list(np.round(_loadavg(), 2))
+    return result
+
+
+def _time_collection(parts: RunParts, cfg: DreamerConfig, device: torch.device, env_steps: int) -> dict[str, Any]:
+    """Fill the replay with random-action steps (timed), then time batch sampling and one policy step."""
+    collector, replay = parts.collector, parts.replay
     collector.reset(replay)
     t = time.perf_counter()
     for _ in range(env_steps // cfg.num_envs):
@@ -112,31 +123,54 @@ def benchmark(
     for _ in range(20):
         replay.sample(cfg.batch_size, cfg.batch_length, device)
     sample_ms = (time.perf_counter() - t) / 20 * 1000
+    obs = {k: torch.as_tensor(v, device=device) for k, v in collector.obs.items()}
+    first = torch.ones(cfg.num_envs, dtype=torch.bool, device=device)
     t = time.perf_counter()
     for _ in range(20):
-        agent.act(
-            {k: torch.as_tensor(v, device=device) for k, v in collector.obs.items()},
-            None,
-            torch.ones(cfg.num_envs, dtype=torch.bool, device=device),
-        )
+        parts.agent.act(obs, None, first)
     act_ms = (time.perf_counter() - t) / 20 * 1000
-    for _ in range(warmup):
-        learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device))
+    return {"replay_sample_ms": sample_ms, "policy_step_ms": act_ms, "env_steps_per_s": env_sps}
+
+
+def _update_once(
+    learner: Learner, replay: SequenceReplay, cfg: DreamerConfig, device: torch.device
+) -> Callable[[], Any]:
+    """One update as the trainer runs it: checks read in every update on CPU (the learner then times its world-model
+    and actor-critic parts), deferred on CUDA, captured in a CUDA graph on static batches with ``cuda_graph``."""
+    if cfg.cuda_graph:
+        static = StaticBatches(replay, cfg.batch_size, cfg.batch_length, device)
+        graphed = GraphedUpdate(learner, static.tensors)
+        return lambda: graphed(static.sample())
+    sync = device.type != "cuda"
+    return lambda: learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device), sync=sync)
+
+
+def _finish_updates(learner: Learner, device: torch.device) -> None:
+    """Wait for queued updates (CUDA) and read deferred checks: the timed updates must really have run."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    learner.raise_pending()
+
+
+def _time_updates(
+    learner: Learner, replay: SequenceReplay, cfg: DreamerConfig, device: torch.device, updates: int, warmup: int
+) -> dict[str, Any]:
+    """Wall and CPU time of ``updates`` updates after ``warmup`` untimed ones, with the learner's own split."""
+    update = _update_once(learner, replay, cfg, device)
+    for _ in range(max(warmup, 4) if cfg.cuda_graph else warmup):  # a captured update: 3 eager ones, then replays
+        update()
+    _finish_updates(learner, device)
     learner.timings = {k: 0.0 for k in learner.timings}
     t, c = time.perf_counter(), time.process_time()
     for _ in range(updates):
-        learner.train_step(replay.sample(cfg.batch_size, cfg.batch_length, device))
+        update()
+    _finish_updates(learner, device)
     per_update = (time.perf_counter() - t) / updates
     cpu_per_update = (time.process_time() - c) / updates  # CPU seconds of this process: robust to a shared machine
-    envs.close()
-    n_params = sum(p.numel() for n, p in agent.named_parameters() if not n.startswith("slow_critic"))
-    result: dict[str, Any] = {
-        "config": {**settings, "model_resolved": dict(vars(cfg.model))},
-        "precision": cfg.precision,
+    return {
         "device": str(device),
         "threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "parameters": n_params,
         "updates_timed": updates,
         "updates_per_s": 1.0 / per_update,
         "ms_per_update": per_update * 1000,
@@ -144,21 +178,9 @@ def benchmark(
         "updates_per_s_from_cpu_time": torch.get_num_threads() / cpu_per_update,
         "world_model_ms": learner.timings["world_model"] / updates * 1000,
         "actor_critic_ms": learner.timings["actor_critic"] / updates * 1000,
-        "replay_sample_ms": sample_ms,
-        "policy_step_ms": act_ms,
-        "env_steps_per_s": env_sps,
         "train_ratio": cfg.train_ratio,
         "env_steps_per_s_at_train_ratio": 1.0 / (per_update * cfg.replayed_per_update / cfg.train_ratio),
     }
-    if flops and device.type == "cpu":
-        total = _count_flops(learner, replay.sample(cfg.batch_size, cfg.batch_length, device))
-        peak = matmul_peak_gflops(dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
-        result["gflop_per_update"] = total / 1e9
-        result["achieved_gflops"] = total / 1e9 / per_update
-        result["matmul_peak_gflops_measured"] = peak
-        result["fraction_of_measured_peak"] = total / 1e9 / per_update / peak
-    result["load_average"] = list(np.round(_loadavg(), 2))
-    return result
 
 
 def _loadavg() -> tuple[float, float, float]:

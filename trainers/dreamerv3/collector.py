@@ -89,9 +89,17 @@ class Collector:
 
     def step(self, action: np.ndarray, replay: SequenceReplay | None) -> list[EpisodeResult]:
         """Step every env once with ``action`` (agent form); returns the episodes that ended on this step."""
+        return self.record(action, self.envs.step(to_env_action(action, self.spec)), replay)
+
+    def env_action(self, action: np.ndarray) -> np.ndarray:
+        """What the vector env takes for ``action`` (to step it elsewhere, then :meth:`record` the result)."""
+        return to_env_action(action, self.spec)
+
+    def record(self, action: np.ndarray, result: tuple[Any, ...], replay: SequenceReplay | None) -> list[EpisodeResult]:
+        """Take in the vector env's ``step`` ``result`` for ``action``: replay, episode counters, ended episodes."""
         assert self.is_first is not None and self.returns is not None and self.lengths is not None
         reset_now = self.pending_reset if self.pending_reset is not None else np.zeros(len(action), bool)
-        obs, reward, term, trunc, _ = self.envs.step(to_env_action(action, self.spec))
+        obs, reward, term, trunc, _ = result
         reward = np.where(reset_now, 0.0, reward).astype(np.float32)
         stored_action = np.where(reset_now[:, None], 0.0, action).astype(np.float32)
         term = np.asarray(term, bool) & ~reset_now

@@ -100,6 +100,9 @@ class DreamerConfig:
     replay_capacity: int = 1_000_000
     replay_on_device: bool = False
     check_every: int | str = "auto"  # updates between reads of the non-finite checks; auto: 1 on CPU, 50 on CUDA
+    cuda_graph: bool = False  # capture the update in a CUDA graph (deferred checks, static batch; eager off CUDA)
+    pinned_staging: bool = False  # batches into static device tensors (a host replay through page-locked buffers)
+    overlap_collection: bool = False  # step the envs in a thread while the due updates run (overlap.py)
     actor_grad: str = "auto"  # reinforce | dynamics | auto (paper: reinforce for discrete, dynamics for continuous)
     repval: bool = False  # replay critic loss of the current reference (off: paper v1)
     repval_scale: float = 0.3  # its weight in the critic loss (reference: 0.3)
@@ -152,6 +155,11 @@ class DreamerConfig:
             )
         if self.check_every != "auto" and (not isinstance(self.check_every, int) or self.check_every < 1):
             raise ValueError(f"check_every must be auto or an integer >= 1, got {self.check_every!r}")
+        if self.cuda_graph and (self.mode != "full" or self.check_every == 1):
+            raise ValueError(
+                "cuda_graph needs deferred checks: mode full and check_every auto or > 1 "
+                f"(got mode {self.mode}, check_every {self.check_every})"
+            )
         if self.keep_last < 1:
             raise ValueError(f"keep_last must be >= 1, got {self.keep_last}")
         if self.actor_grad not in ("auto", "reinforce", "dynamics"):

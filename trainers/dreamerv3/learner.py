@@ -82,8 +82,15 @@ class Learner:
         self.train_behaviour = cfg.mode == "full"
         self.actor_grad = resolve_actor_grad(cfg.actor_grad, agent.action.discrete)
         self.timings: dict[str, float] = {"world_model": 0.0, "actor_critic": 0.0}  # seconds, summed over updates
-        self._pending: Tensor | None = None  # deferred non-finite flags, one per entry of CHECKS
-        self._first_bad = torch.full((), -1, dtype=torch.long)
+        # Deferred checks live in tensors allocated once and updated in place, so an update reads and writes the same
+        # memory every time (what a CUDA graph replay needs): the flags of CHECKS since the last read, the first
+        # update that raised one (-1: none), and the update counter on the device.
+        self._pending = torch.zeros(len(CHECKS), dtype=torch.bool, device=device)
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self._update_index = torch.zeros((), dtype=torch.long, device=device)
+        self._no_behaviour_flags = torch.zeros(4, dtype=torch.bool, device=device)
+        self._deferred = 0  # deferred updates since the last read
+        self.autocast_cache = True  # off for a CUDA graph capture (cached casts would not outlive it)
 
     @property
     def can_defer(self) -> bool:
@@ -93,8 +100,29 @@ class Learner:
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.cfg.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=self.autocast_cache)
         return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------------------ CUDA graph support
+    def prepare_capture(self) -> None:
+        """Before a CUDA graph capture of :meth:`train_step`: optimisers ``capturable`` (fused Adam keeps its step
+        counts on the device already), autocast without its cast cache."""
+        for opt in (self.wm_opt, self.actor_opt, self.critic_opt):
+            for group in opt.param_groups:
+                group["capturable"] = True
+        self.autocast_cache = False
+
+    def host_counters(self) -> tuple[int, int]:
+        """The counters a :meth:`train_step` advances on the host (a capture runs its Python without training)."""
+        return self.updates, self._deferred
+
+    def restore_host_counters(self, counters: tuple[int, int]) -> None:
+        self.updates, self._deferred = counters
+
+    def count_replayed_update(self) -> None:
+        """A replayed deferred update: the host counters a :meth:`train_step` would have advanced."""
+        self.updates += 1
+        self._deferred += 1
 
     def _now(self) -> float:
         if self.device.type == "cuda":
@@ -129,10 +157,29 @@ class Learner:
 
     def train_step(self, batch: Mapping[str, Any], *, sync: bool = True) -> Any:
         """One update on a (B, T) batch: metrics as floats (``sync``) or as device tensors (see module docstring)."""
-        agent = self.agent
         t0 = self._now() if sync else 0.0
+        metrics, starts, wm_bad = self._world_model_step(batch, sync)
+        t1 = self._now() if sync else 0.0
+        self.timings["world_model"] += t1 - t0
+        ac_bad = self._no_behaviour_flags
+        if self.train_behaviour:
+            ac_bad = self._behaviour_step(batch, starts, metrics, sync)
+        if sync:
+            self.check_parameters()
+            self.timings["actor_critic"] += self._now() - t1
+            self.updates += 1
+            self._update_index += 1
+            return as_floats(metrics)
+        self._accumulate(torch.cat([wm_bad, ac_bad, self._parameters_bad()]))
+        self.updates += 1
+        return {k: v.detach() for k, v in metrics.items()}
+
+    def _world_model_step(
+        self, batch: Mapping[str, Any], sync: bool
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor]:
+        """Loss, gradient and (guarded) optimiser step of the world model: (metrics, posterior starts, flags)."""
         with self._autocast():
-            wm_loss, metrics, starts = world_model_loss(agent, batch, self.generator)
+            wm_loss, metrics, starts = world_model_loss(self.agent, batch, self.generator)
         self.wm_opt.zero_grad(set_to_none=True)
         wm_loss.backward()
         gn_wm = self._clip(self.wm_params, self.cfg.model.wm_clip)
@@ -140,55 +187,51 @@ class Learner:
         wm_bad = _nonfinite(wm_loss, gn_wm)
         self._guard(self.wm_opt, wm_bad, CHECKS[:2], metrics, sync)
         self.wm_opt.step()
-        t1 = self._now() if sync else 0.0
-        self.timings["world_model"] += t1 - t0
-        flags = [wm_bad]
-        if self.train_behaviour:
-            with self._autocast():
-                actor_loss, critic_loss, bmetrics = behaviour_loss(
-                    agent,
-                    starts,
-                    self.cfg.horizon,
-                    self.generator,
-                    actor_grad=self.actor_grad,
-                    replay=batch if self.cfg.repval else None,
-                    repval_scale=self.cfg.repval_scale if self.cfg.repval else 0.0,
-                )
-            metrics.update(bmetrics)
-            self.actor_opt.zero_grad(set_to_none=True)
-            self.critic_opt.zero_grad(set_to_none=True)
-            self._behaviour_backward(actor_loss, critic_loss)
-            gn_a = self._clip(self.actor_params, self.cfg.model.ac_clip)
-            gn_c = self._clip(self.critic_params, self.cfg.model.ac_clip)
-            metrics["grad_norm_actor"], metrics["grad_norm_critic"] = gn_a, gn_c
-            ac_bad = _nonfinite(actor_loss, critic_loss, gn_a, gn_c)
-            if sync:
-                self._guard(self.actor_opt, ac_bad, CHECKS[2:6], metrics, sync)
-            else:
-                # strided views, not ac_bad[[0, 2]]: a list index is a host tensor, copied to the device every update
-                self._guard(self.actor_opt, ac_bad[0::2], ("loss_actor", "grad of actor"), metrics, sync)
-                self._guard(self.critic_opt, ac_bad[1::2], ("loss_critic", "grad of critic"), metrics, sync)
-            self.actor_opt.step()
-            self.critic_opt.step()
-            with torch.no_grad():
-                slow: list[Tensor] = list(agent.slow_critic.parameters())
-                target = [p.detach() for p in self.critic_params]
-                if not sync:  # a skipped critic step leaves the slow critic where it is too (where: exact, no sync)
-                    skipped = ac_bad[1::2].any()
-                    target = [torch.where(skipped, s, c) for s, c in zip(slow, target, strict=True)]
-                torch._foreach_lerp_(slow, target, 1.0 - self.cfg.model.slow_critic_decay)
-            flags.append(ac_bad)
-        else:
-            flags.append(torch.zeros(4, dtype=torch.bool, device=wm_bad.device))
+        return metrics, starts, wm_bad
+
+    def _behaviour_step(
+        self, batch: Mapping[str, Any], starts: Mapping[str, Tensor], metrics: dict[str, Tensor], sync: bool
+    ) -> Tensor:
+        """Actor and critic losses on imagination, their (guarded) steps and the slow critic; returns the flags."""
+        cfg = self.cfg
+        with self._autocast():
+            actor_loss, critic_loss, bmetrics = behaviour_loss(
+                self.agent,
+                starts,
+                cfg.horizon,
+                self.generator,
+                actor_grad=self.actor_grad,
+                replay=batch if cfg.repval else None,
+                repval_scale=cfg.repval_scale if cfg.repval else 0.0,
+            )
+        metrics.update(bmetrics)
+        self.actor_opt.zero_grad(set_to_none=True)
+        self.critic_opt.zero_grad(set_to_none=True)
+        self._behaviour_backward(actor_loss, critic_loss)
+        gn_a = self._clip(self.actor_params, cfg.model.ac_clip)
+        gn_c = self._clip(self.critic_params, cfg.model.ac_clip)
+        metrics["grad_norm_actor"], metrics["grad_norm_critic"] = gn_a, gn_c
+        ac_bad = _nonfinite(actor_loss, critic_loss, gn_a, gn_c)
         if sync:
-            self.check_parameters()
-            self.timings["actor_critic"] += self._now() - t1
-            self.updates += 1
-            return as_floats(metrics)
-        flags.append(self._parameters_bad())
-        self._accumulate(torch.cat(flags))
-        self.updates += 1
-        return {k: v.detach() for k, v in metrics.items()}
+            self._guard(self.actor_opt, ac_bad, CHECKS[2:6], metrics, sync)
+        else:
+            # strided views, not ac_bad[[0, 2]]: a list index is a host tensor, copied to the device every update
+            self._guard(self.actor_opt, ac_bad[0::2], ("loss_actor", "grad of actor"), metrics, sync)
+            self._guard(self.critic_opt, ac_bad[1::2], ("loss_critic", "grad of critic"), metrics, sync)
+        self.actor_opt.step()
+        self.critic_opt.step()
+        self._update_slow_critic(None if sync else ac_bad[1::2].any())
+        return ac_bad
+
+    @torch.no_grad()
+    def _update_slow_critic(self, skipped: Tensor | None) -> None:
+        """EMA of the critic's weights; a skipped critic step (deferred checks) leaves it where it is, exactly and
+        without a sync."""
+        slow: list[Tensor] = list(self.agent.slow_critic.parameters())
+        target = [p.detach() for p in self.critic_params]
+        if skipped is not None:
+            target = [torch.where(skipped, s, c) for s, c in zip(slow, target, strict=True)]
+        torch._foreach_lerp_(slow, target, 1.0 - self.cfg.model.slow_critic_decay)
 
     def _behaviour_backward(self, actor_loss: Tensor, critic_loss: Tensor) -> None:
         """Gradients of the actor and critic losses, each for its own network only."""
@@ -203,21 +246,23 @@ class Learner:
         critic_loss.backward()
 
     def _accumulate(self, flags: Tensor) -> None:
-        """Fold one update's flags into the pending ones and remember the first update that raised any (no sync)."""
-        if self._pending is None:
-            self._pending = torch.zeros_like(flags)
-            self._first_bad = torch.full((), -1, dtype=torch.long, device=flags.device)
+        """Fold one update's flags into the pending ones and remember the first update that raised any (in place,
+        no sync)."""
         first_time = flags.any() & (self._first_bad < 0)
-        self._first_bad = torch.where(first_time, torch.full_like(self._first_bad, self.updates), self._first_bad)
-        self._pending = self._pending | flags
+        self._first_bad.copy_(torch.where(first_time, self._update_index, self._first_bad))
+        self._pending |= flags
+        self._update_index += 1
+        self._deferred += 1
 
     def raise_pending(self, metrics: Mapping[str, Tensor | float] | None = None) -> None:
         """Read the flags of the updates since the last call (one sync); raise :class:`NonFiniteError` if any was
         non-finite. ``NonFiniteError.update`` is the learner's update counter of the first such update."""
-        if self._pending is None:
+        if not self._deferred:
             return
         values = torch.cat([self._pending.long(), self._first_bad.reshape(1)]).tolist()
-        self._pending = None
+        self._pending.zero_()
+        self._first_bad.fill_(-1)
+        self._deferred = 0
         flagged = [name for name, bad in zip(CHECKS, values[:-1], strict=True) if bad]
         if flagged:
             err = NonFiniteError(", ".join(flagged), as_floats(metrics or {}))
@@ -240,6 +285,7 @@ class Learner:
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.generator.set_state(state["generator"])
         self.updates = int(state["updates"])
+        self._update_index.fill_(self.updates)
         self.agent.retnorm.restore(state["retnorm"])
 
 

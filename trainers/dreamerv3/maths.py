@@ -21,9 +21,12 @@ __all__ = [
     "kl_balance",
     "lambda_return",
     "one_hot",
+    "quantiles",
     "replay_lambda_return",
     "sample_index",
+    "sample_index_from_probs",
     "sample_one_hot",
+    "straight_through",
     "symexp",
     "symlog",
     "symlog_bins",
@@ -31,6 +34,7 @@ __all__ = [
     "twohot_encode",
     "twohot_log_prob",
     "unimix_logits",
+    "unimix_probs",
 ]
 
 
@@ -75,14 +79,20 @@ def twohot_log_prob(logits: Tensor, target: Tensor, bins: Tensor) -> Tensor:
     return (twohot_encode(symlog(target.float()), bins) * F.log_softmax(logits.float(), -1)).sum(-1)
 
 
+def unimix_probs(logits: Tensor, unimix: float = 0.01) -> Tensor:
+    """``(1 - unimix) * softmax(logits) + unimix / K`` in float32: every class probability >= unimix / K."""
+    probs = torch.softmax(logits.float(), -1)
+    if unimix <= 0.0:
+        return probs
+    return (1.0 - unimix) * probs + unimix / logits.shape[-1]
+
+
 def unimix_logits(logits: Tensor, unimix: float = 0.01) -> Tensor:
-    """Logits of ``(1 - unimix) * softmax(logits) + unimix / K``: keeps every class probability >= unimix / K so
-    KL terms stay bounded (paper section 'robust predictions')."""
+    """Logits of :func:`unimix_probs`: keeps every class probability >= unimix / K so KL terms stay bounded (paper
+    section 'robust predictions')."""
     if unimix <= 0.0:
         return logits
-    probs = torch.softmax(logits.float(), -1)
-    probs = (1.0 - unimix) * probs + unimix / logits.shape[-1]
-    return torch.log(probs)
+    return torch.log(unimix_probs(logits, unimix))
 
 
 def one_hot(index: Tensor, classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -101,18 +111,25 @@ def sample_one_hot(logits: Tensor, generator: torch.Generator | None = None) -> 
 
     The index comes from :func:`sample_index` with ``generator`` (or the global RNG), so sampling is reproducible.
     """
-    index = sample_index(logits, generator)
-    sample = one_hot(index, logits.shape[-1], logits.dtype)
-    probs = torch.softmax(logits, -1)
-    return sample + (probs - probs.detach())
+    return straight_through(torch.softmax(logits, -1), sample_index(logits, generator))
+
+
+def straight_through(probs: Tensor, index: Tensor) -> Tensor:
+    """``onehot(index)`` in value, the gradient of ``probs``: onehot + probs - stopgrad(probs)."""
+    return one_hot(index, probs.shape[-1], probs.dtype) + (probs - probs.detach())
 
 
 def sample_index(logits: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Indices sampled from categoricals over the last axis (inverse CDF: one uniform per categorical; no grad)."""
-    probs = torch.softmax(logits.detach().float(), -1)
-    cdf = probs.cumsum(-1)
-    u = torch.rand((*logits.shape[:-1], 1), device=logits.device, generator=generator) * cdf[..., -1:]
-    return (cdf < u).sum(-1).clamp_(max=logits.shape[-1] - 1)
+    return sample_index_from_probs(torch.softmax(logits.detach().float(), -1), generator)
+
+
+def sample_index_from_probs(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """:func:`sample_index` from (not necessarily normalised) class probabilities: the uniform is scaled by their
+    sum, so unimix probabilities are sampled without going through logits."""
+    cdf = probs.detach().cumsum(-1)
+    u = torch.rand((*probs.shape[:-1], 1), device=probs.device, generator=generator) * cdf[..., -1:]
+    return (cdf < u).sum(-1).clamp_(max=probs.shape[-1] - 1)
 
 
 def categorical_entropy(logits: Tensor) -> Tensor:
@@ -195,6 +212,18 @@ def bound_action(action: Tensor) -> Tensor:
     return action / torch.clamp(action.detach().abs(), min=1.0)
 
 
+def quantiles(values: Tensor, levels: Tensor) -> Tensor:
+    """``torch.quantile(values, levels)`` (linear interpolation) of a 1-D tensor, written out with a sort and two
+    gathers, so that no step can read a value back to the host (the update must stay free of syncs, and capturable
+    in a CUDA graph); equal to ``torch.quantile`` bit for bit (tested)."""
+    ordered = torch.sort(values).values
+    ranks = levels * (values.shape[0] - 1)
+    below = ranks.long()
+    above = ranks.ceil().long()
+    out = torch.lerp(ordered[below], ordered[above], ranks - below)
+    return torch.where(ordered[-1].isnan(), ordered[-1], out)  # a NaN sorts last and makes every quantile NaN
+
+
 class ReturnNormalizer(nn.Module):
     """Percentile return scale: EMA of the 5th and 95th percentiles, S = p95 - p05, scale = max(1, S).
 
@@ -216,11 +245,10 @@ class ReturnNormalizer(nn.Module):
         self.register_buffer("levels", torch.tensor([low, high]), persistent=False)
 
     def update(self, returns: Tensor) -> tuple[Tensor, Tensor]:
-        """Fold a batch of returns into the EMAs; returns (offset, scale)."""
-        flat = returns.detach().float().reshape(-1)
-        q = torch.quantile(flat, self.levels)
-        self.low = self.decay * self.low + (1.0 - self.decay) * q[0]
-        self.high = self.decay * self.high + (1.0 - self.decay) * q[1]
+        """Fold a batch of returns into the EMAs (in place: the buffers keep their memory); returns (offset, scale)."""
+        q = quantiles(returns.detach().float().reshape(-1), self.levels)
+        torch.add(self.decay * self.low, (1.0 - self.decay) * q[0], out=self.low)
+        torch.add(self.decay * self.high, (1.0 - self.decay) * q[1], out=self.high)
         return self.stats()
 
     def stats(self) -> tuple[Tensor, Tensor]:
@@ -231,5 +259,5 @@ class ReturnNormalizer(nn.Module):
         return {"low": self.low.detach().cpu().clone(), "high": self.high.detach().cpu().clone()}
 
     def restore(self, state: Mapping[str, Tensor]) -> None:
-        self.low = state["low"].to(self.levels.device).clone()
-        self.high = state["high"].to(self.levels.device).clone()
+        self.low.copy_(state["low"])
+        self.high.copy_(state["high"])

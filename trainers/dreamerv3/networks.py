@@ -15,21 +15,31 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trainers.dreamerv3.config import ModelConfig
-from trainers.dreamerv3.maths import one_hot, sample_one_hot, symlog, unimix_logits
+from trainers.dreamerv3.gather import OneHotColumns, flat_index, onehot_linear
+from trainers.dreamerv3.maths import (
+    one_hot,
+    sample_index_from_probs,
+    straight_through,
+    symlog,
+    unimix_logits,
+    unimix_probs,
+)
 
 __all__ = [
     "MLP",
     "RSSM",
     "CnnDecoder",
     "CnnEncoder",
+    "FirstLayerOnState",
+    "ImaginationStep",
     "LayerNormGRU",
     "ObsDecoder",
     "ObsEncoder",
+    "autocast_ready",
     "first_layers_on_state",
     "init_linear",
     "mlp_on_state",
     "mlp_rest",
-    "onehot_linear",
 ]
 
 RSSMState = dict[str, Tensor]  # {"deter": (..., D), "stoch": (..., S*C), "logits": (..., S, C)}
@@ -72,19 +82,6 @@ class MLP(nn.Sequential):
         super().__init__(*mods)
 
 
-def onehot_linear(weight: Tensor, index: Tensor, classes: int, offset: int = 0) -> Tensor:
-    """``weight[:, offset:offset + S*C] @ onehot(index)`` without building the one-hot: a sum of S gathered columns.
-
-    Exact for the one-hot latents of imagination (no straight-through gradient is needed there) and S*C / S = C
-    times fewer multiply-adds than the dense product; gradients still reach ``weight``.
-    """
-    stoch = index.shape[-1]
-    table = weight[:, offset : offset + stoch * classes].t().contiguous()
-    flat = (index + torch.arange(stoch, device=index.device) * classes).reshape(-1, stoch)
-    out = F.embedding_bag(flat, table, mode="sum")
-    return out.reshape(*index.shape[:-1], weight.shape[0])
-
-
 def mlp_on_state(mlp: nn.Sequential, deter: Tensor, index: Tensor, classes: int) -> Tensor:
     """``mlp(cat(deter, onehot(index)))`` with the first layer split into a dense and a gathered part."""
     (hidden,) = first_layers_on_state([mlp], deter, index, classes)
@@ -112,6 +109,36 @@ def first_layers_on_state(mlps: Sequence[nn.Sequential], deter: Tensor, index: T
     if len(layers) == 1:
         return [h]
     return list(h.split([f.out_features for f in layers], -1))
+
+
+class FirstLayerOnState:
+    """The first Linear of an MLP over ``cat(deter, onehot(index))``, taken apart once per rollout: the deter columns
+    transposed (and, under autocast, already in its dtype) and the one-hot columns as a gather table."""
+
+    def __init__(self, mlp: nn.Sequential, deter: int, stoch: int, classes: int):
+        lin = mlp[0]
+        if not isinstance(lin, nn.Linear):
+            raise TypeError(f"FirstLayerOnState: the MLP must start with nn.Linear, got {lin}")
+        self.deter_columns = autocast_ready(lin.weight[:, :deter].t())
+        self.stoch_columns = OneHotColumns(lin.weight, deter, stoch, classes)
+        self.bias = lin.bias
+
+    def __call__(self, deter: Tensor, flat: Tensor) -> Tensor:
+        """Pre-activation at states (deter (N, D), rows of :func:`~trainers.dreamerv3.gather.flat_index` (N, S))."""
+        h = deter @ self.deter_columns + self.stoch_columns(flat)
+        return h if self.bias is None else h + self.bias
+
+
+def autocast_ready(weight: Tensor) -> Tensor:
+    """``weight`` in the autocast dtype when autocast is on for its device: a view of a parameter is cast again at
+    every product (autocast caches casts of parameters only), a tensor already in that dtype is not cast at all."""
+    kind = weight.device.type
+    try:
+        if torch.is_autocast_enabled(kind):
+            return weight.to(torch.get_autocast_dtype(kind))
+    except RuntimeError:  # a device type autocast does not know (the stand-in device)
+        pass
+    return weight
 
 
 def mlp_rest(mlp: nn.Sequential, hidden: Tensor) -> Tensor:
@@ -201,15 +228,14 @@ class RSSM(nn.Module):
         return deter, self._logits(self.prior(deter))
 
     def img_step_index(self, index: Tensor, deter: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
-        """:meth:`img_step` for one-hot stoch given by its class indices (imagination; no gradient needed)."""
-        lin = self.img_in[0]
-        assert isinstance(lin, nn.Linear)
-        sf = self.cfg.stoch_flat
-        x = onehot_linear(lin.weight, index, self.cfg.classes) + action @ lin.weight[:, sf:].t()
-        for module in list(self.img_in)[1:]:
-            x = module(x)
-        deter = self.gru(x, deter)
-        return deter, self._logits(self.prior(deter))
+        """:meth:`img_step` for one-hot stoch given by its class indices: (next deter, prior logits)."""
+        deter, probs = ImaginationStep(self)(flat_index(index, self.cfg.classes), deter, action)
+        return deter, torch.log(probs)
+
+    def prior_probs(self, deter: Tensor) -> Tensor:
+        """The prior's unimix class probabilities (..., stoch, classes) at ``deter`` (what imagination samples)."""
+        raw = self.prior(deter)
+        return unimix_probs(raw.reshape(*raw.shape[:-1], self.cfg.stoch, self.cfg.classes), self.cfg.unimix)
 
     def observe(
         self,
@@ -232,30 +258,60 @@ class RSSM(nn.Module):
         if state is None:
             state = init
         stoch, deter = state["stoch"], state["deter"]
-        first = is_first.to(embed.dtype).unsqueeze(-1)
-        keep = 1.0 - first
-        action = action * keep
+        first = is_first.bool().unsqueeze(-1)
+        action = torch.where(first, 0.0, action)
         embed_part = self.post_embed(embed)
         deters, stochs, posts = [], [], []
         for i in range(t):
-            k = keep[:, i]
-            stoch = stoch * k + init["stoch"] * (1.0 - k)
-            deter = deter * k + init["deter"] * (1.0 - k)
+            stoch = torch.where(first[:, i], init["stoch"], stoch)  # a new episode starts from the initial state
+            deter = torch.where(first[:, i], init["deter"], deter)
             x = self.img_in(torch.cat([stoch, action[:, i]], -1))
             deter = self.gru(x, deter)
-            post = self._logits(self.post_rest(self.post_deter(deter) + embed_part[:, i]))
-            stoch = sample_one_hot(post, generator).reshape(b, -1)
+            probs = self.posterior_probs(deter, embed_part[:, i])
+            stoch = straight_through(probs, sample_index_from_probs(probs, generator)).reshape(b, -1)
             deters.append(deter)
             stochs.append(stoch)
-            posts.append(post)
+            posts.append(probs)
         deter_seq = torch.stack(deters, 1)
         out = {
             "deter": deter_seq,
             "stoch": torch.stack(stochs, 1),
-            "post_logits": torch.stack(posts, 1),
+            "post_logits": torch.log(torch.stack(posts, 1)),  # one log for the whole sequence
             "prior_logits": self._logits(self.prior(deter_seq)),  # priors in one batched call
         }
-        return out, {"deter": deter, "stoch": stoch, "logits": posts[-1]}
+        return out, {"deter": deter, "stoch": stoch, "logits": out["post_logits"][:, -1]}
+
+    def posterior_probs(self, deter: Tensor, embed_part: Tensor) -> Tensor:
+        """The posterior's unimix class probabilities (B, stoch, classes) from deter and the embedding's share of the
+        posterior layer (``post_embed(embed)``, computed for the whole sequence at once)."""
+        raw = self.post_rest(self.post_deter(deter) + embed_part)
+        return unimix_probs(raw.reshape(*raw.shape[:-1], self.cfg.stoch, self.cfg.classes), self.cfg.unimix)
+
+
+class ImaginationStep:
+    """One prior step of the RSSM for states given by class indices, its input layer taken apart once per rollout.
+
+    The input layer reads ``cat(onehot(index), action)``: its one-hot columns become a gather table
+    (:class:`~trainers.dreamerv3.gather.OneHotColumns`) and its action columns a transposed matrix, both built here
+    once instead of at every step. Returns the next deter and the prior's unimix probabilities, which imagination
+    samples directly (the logits would be a log and a softmax more per step).
+    """
+
+    def __init__(self, rssm: RSSM):
+        lin = rssm.img_in[0]
+        if not isinstance(lin, nn.Linear):
+            raise TypeError(f"ImaginationStep: the RSSM input layer must be nn.Linear, got {lin}")
+        cfg = rssm.cfg
+        self.rssm = rssm
+        self.stoch_columns = OneHotColumns(lin.weight, 0, cfg.stoch, cfg.classes)
+        self.action_columns = autocast_ready(lin.weight[:, cfg.stoch_flat :].t())
+
+    def __call__(self, flat: Tensor, deter: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:
+        """``flat``: the state's rows from :func:`~trainers.dreamerv3.gather.flat_index`."""
+        x = self.stoch_columns(flat) + action @ self.action_columns
+        x = mlp_rest(self.rssm.img_in, x)
+        deter = self.rssm.gru(x, deter)
+        return deter, self.rssm.prior_probs(deter)
 
 
 class CnnEncoder(nn.Module):

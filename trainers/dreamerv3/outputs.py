@@ -1,4 +1,5 @@
-"""What a DreamerV3 run leaves behind besides metrics: failure bundles, the policy manifest, run metadata."""
+"""What a DreamerV3 run leaves behind: the metrics and episode streams with TensorBoard / W&B (:class:`RunOutputs`),
+failure bundles, the policy manifest, run metadata."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,65 @@ from manifests import (
 )
 from manifests.provenance import code_identity, package_versions
 from trainers.common.checkpoints import CheckpointInfo
-from trainers.common.metrics_stream import to_jsonable
+from trainers.common.job import TrainJob
+from trainers.common.metrics_stream import JsonlWriter, to_jsonable
+from trainers.common.run_record import RunRecorder
+from trainers.common.tracking import Tracker
+from trainers.dreamerv3.config import DreamerConfig
 
-__all__ = ["TRAINER_VERSIONS", "run_metadata", "summarize", "write_failure_bundle", "write_policy_manifest"]
+__all__ = [
+    "TRAINER_VERSIONS",
+    "RunOutputs",
+    "open_outputs",
+    "run_metadata",
+    "summarize",
+    "write_failure_bundle",
+    "write_policy_manifest",
+]
 
 TRAINER_VERSIONS = ("orch", "torch", "gymnasium", "numpy", "wandb")
+
+
+@dataclass
+class RunOutputs:
+    """The streams a run writes while it trains: ``metrics.jsonl``, ``episodes.jsonl`` and the tracker."""
+
+    tracker: Tracker
+    metrics: JsonlWriter
+    episodes: JsonlWriter
+    closed: bool = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.tracker.close()
+            self.metrics.close()
+            self.episodes.close()
+
+
+def open_outputs(
+    run_dir: Path, cfg: DreamerConfig, job: TrainJob, recorder: RunRecorder, device: torch.device
+) -> RunOutputs:
+    """Open the tracker (TensorBoard, W&B with the run's recorded id on a resume) and the JSONL streams (appending),
+    record the tracking in ``run.json`` and write ``run_meta.json``."""
+    tracking = cfg.tracking or {}
+    manifest = recorder.load()
+    tracker = Tracker(
+        run_dir,
+        tensorboard=bool(tracking.get("tensorboard", True)),
+        wandb_config=tracking.get("wandb") or {},
+        run_config=to_jsonable(dict(job.settings)),
+        wandb_run_id=manifest.tracking.get("wandb_run_id"),
+        run_name=run_dir.name,
+    )
+    recorder.set_tracking(
+        tensorboard_dir="tensorboard" if tracker.tensorboard_dir else None,
+        wandb_run_id=tracker.wandb_run_id,
+        wandb_mode=tracker.wandb_mode,
+    )
+    outputs = RunOutputs(tracker, JsonlWriter(run_dir / "metrics.jsonl"), JsonlWriter(run_dir / "episodes.jsonl"))
+    atomic_write_json(run_dir / "run_meta.json", to_jsonable(run_metadata(device, job.resolved)))
+    return outputs
 
 
 def summarize(values: Sequence[float]) -> dict[str, Any]:
@@ -80,23 +136,11 @@ def write_failure_bundle(
         f"orch run --resume {shlex.quote(str(run_dir))}",
         f"orch run {shlex.quote(str(run_dir / 'config.yaml'))} --seed {resolved.get('seed')}",
     ]
-    tiny: dict[str, Any] = {}
     indices: list[Any] = []
+    nonfinite_obs: dict[str, int] = {}
     if batch is not None:
-        k = max_sequences
-        tiny = {
-            "obs": {key: v[:k].detach().cpu() for key, v in batch["obs"].items()},
-            "action": batch["action"][:k].detach().cpu(),
-            "reward": batch["reward"][:k].detach().cpu(),
-            "is_first": batch["is_first"][:k].detach().cpu(),
-            "is_terminal": batch["is_terminal"][:k].detach().cpu(),
-            "replay_index": batch["index"].cpu(),
-        }
+        _save_tiny_batch(batch, folder / "batch.pt", max_sequences)
         indices = batch["index"].tolist()
-        with atomic_path(folder / "batch.pt") as tmp:
-            torch.save(tiny, tmp)
-    nonfinite_obs = {}
-    if batch is not None:
         nonfinite_obs = {key: int((~torch.isfinite(v)).sum()) for key, v in batch["obs"].items()}
     atomic_write_json(
         folder / "failure.json",
@@ -121,6 +165,17 @@ def write_failure_bundle(
         "#!/bin/sh\n# Resume the failed run (or rerun it from its config):\n" + "\n".join(repro) + "\n"
     )
     return folder
+
+
+def _save_tiny_batch(batch: Mapping[str, Any], path: Path, sequences: int) -> None:
+    """The first ``sequences`` sequences of the failing batch (and its replay indices), on the host."""
+    tiny = {
+        "obs": {key: v[:sequences].detach().cpu() for key, v in batch["obs"].items()},
+        **{k: batch[k][:sequences].detach().cpu() for k in ("action", "reward", "is_first", "is_terminal")},
+        "replay_index": batch["index"].cpu(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(tiny, tmp)
 
 
 def write_policy_manifest(

@@ -1,7 +1,9 @@
-"""Hot-path probes for ``orch gate gpu``: device-to-host copies in one update, and replay storage stability.
+"""Hot-path probes for ``orch gate gpu``: device-to-host copies in one update, and replay storage stability; and a
+probe of the captured update (``cuda_graph``) for the first GPU session.
 
-Run as ``python -m trainers.dreamerv3.probes {host_transfers|replay_pointers} [--device cuda]``; prints one JSON
-object with ``passed`` and ``reason``. The gate runs them in a child process so orch never imports Dreamer itself.
+Run as ``python -m trainers.dreamerv3.probes {host_transfers|replay_pointers|cuda_graph} [--device cuda]``; prints
+one JSON object with ``passed`` and ``reason``. The gate runs the first two in a child process so orch never imports
+Dreamer itself.
 
 * ``host_transfers``: one deferred-check update (``Learner.train_step(batch, sync=False)``, the trainer's GPU hot
   path) together with the sampling of its batch from a replay held on the device (indices drawn there), profiled
@@ -12,6 +14,11 @@ object with ``passed`` and ``reason``. The gate runs them in a child process so 
   which counts every host-to-device copy, device-to-host copy and host read the update would make on a GPU.
 * ``replay_pointers``: the replay's storage tensors keep their ``data_ptr()`` through filling past capacity
   (wrap-around) and sampling, and sampled batches live on the replay's device: no reallocation, no silent copy.
+* ``cuda_graph``: the same updates on the same static batches, once as plain deferred-check updates and once
+  through :class:`~trainers.dreamerv3.graphs.GraphedUpdate` (three eager warm-ups, a capture, replays). Passes when
+  the update was captured on CUDA (replayed eagerly elsewhere), every replay stepped the optimisers, and the losses
+  and weights of both agree within ``--tolerance`` (CUDA's atomic adds make them differ in the last bits; on a CPU
+  they are equal).
 """
 
 from __future__ import annotations
@@ -24,13 +31,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from trainers.dreamerv3.agent import ActionSpec, DreamerAgent
 from trainers.dreamerv3.config import DreamerConfig
+from trainers.dreamerv3.graphs import GraphedUpdate
 from trainers.dreamerv3.learner import Learner
 from trainers.dreamerv3.replay import SequenceReplay
+from trainers.dreamerv3.staging import StaticBatches
 
-__all__ = ["host_transfers", "replay_pointers"]
+__all__ = ["cuda_graph", "host_transfers", "replay_pointers"]
 
 _OBS = {"observation": (8,)}
 _SETTINGS: dict[str, Any] = {
@@ -129,6 +139,53 @@ def _host_transfers_standin(max_dtoh: int, max_htod: int) -> dict[str, Any]:
     }
 
 
+def cuda_graph(device_name: str, updates: int = 8, tolerance: float = 1e-3) -> dict[str, Any]:
+    """Plain deferred-check updates against captured ones on the same batches; see the module docstring."""
+    device = torch.device(device_name)
+    runs = [_run_updates(device, updates, graphed=g) for g in (False, True)]
+    (plain_losses, plain_weights, _, _), (losses, weights, steps, captured) = runs
+    expected = "CudaGraphCapture" if device.type == "cuda" else "EagerReplay"
+    loss_gap = float((losses - plain_losses).abs().max() / plain_losses.abs().max().clamp(min=1e-12))
+    weight_gap = max(float((a - b).abs().max()) for a, b in zip(weights, plain_weights, strict=True))
+    problems = []
+    if captured != expected:
+        problems.append(f"update ran as {captured}, expected {expected}")
+    if steps != [updates] * 3:
+        problems.append(f"optimiser steps {steps}, expected {updates} each")
+    if not (loss_gap <= tolerance and weight_gap <= tolerance):
+        problems.append(f"relative loss gap {loss_gap:.2e}, weight gap {weight_gap:.2e} > {tolerance}")
+    return {
+        "passed": not problems,
+        "device": str(device),
+        "captured_as": captured,
+        "updates": updates,
+        "optimiser_steps": steps,
+        "relative_loss_gap": loss_gap,
+        "max_weight_gap": weight_gap,
+        "losses": [round(float(v), 5) for v in losses],
+        "reason": "; ".join(problems) or f"{updates} captured updates match plain ones (tolerance {tolerance})",
+    }
+
+
+def _run_updates(device: torch.device, updates: int, *, graphed: bool) -> tuple[Tensor, list[Tensor], list[int], str]:
+    """(world-model loss per update, weights after, optimiser step counts, how the update ran) on a fresh learner."""
+    torch.manual_seed(0)
+    learner, replay, cfg = _learner_and_replay(device)
+    static = StaticBatches(replay, cfg.batch_size, cfg.batch_length, device)
+    graph = GraphedUpdate(learner, static.tensors) if graphed else None
+    losses = []
+    for _ in range(updates):
+        batch = static.sample()
+        metrics = graph(batch) if graph is not None else learner.train_step(batch, sync=False)
+        losses.append(metrics["loss_model"].detach().clone())  # a replay overwrites its outputs
+    learner.raise_pending()
+    opts = (learner.wm_opt, learner.actor_opt, learner.critic_opt)
+    steps = [int(next(iter(o.state.values()))["step"]) for o in opts]
+    how = "plain" if graph is None else type(graph.captured).__name__
+    weights = [p.detach().float().cpu().clone() for p in learner.agent.parameters()]
+    return torch.stack(losses).float().cpu(), weights, steps, how
+
+
 def _inside(event: Any, name: str) -> bool:
     """Whether a profiler event runs inside an op called ``name``."""
     parent = event.cpu_parent
@@ -177,14 +234,17 @@ def replay_pointers(device_name: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainers.dreamerv3.probes", description=__doc__.split("\n")[0])
-    parser.add_argument("probe", choices=("host_transfers", "replay_pointers"))
+    parser.add_argument("probe", choices=("host_transfers", "replay_pointers", "cuda_graph"))
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--max-dtoh", type=int, default=0)
     parser.add_argument("--max-htod", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=1e-3, help="cuda_graph: largest gap to plain updates")
     args = parser.parse_args(argv)
     try:
         if args.probe == "host_transfers":
             result = host_transfers(args.device, args.max_dtoh, args.max_htod)
+        elif args.probe == "cuda_graph":
+            result = cuda_graph(args.device, tolerance=args.tolerance)
         else:
             result = replay_pointers(args.device)
     except Exception as exc:  # report, do not crash: the gate reads this line

@@ -111,6 +111,40 @@ class SequenceReplay:
         out["index"] = torch.stack([env, start], 1)
         return out
 
+    def empty_batch(
+        self, batch: int, length: int, device: torch.device | None = None, *, pin: bool = False
+    ) -> dict[str, Any]:
+        """Tensors shaped like :meth:`sample`'s batch, allocated once (on ``device``, default the replay's; ``pin``:
+        page-locked host memory, so a copy to a GPU can run without blocking)."""
+        where = self.device if device is None else torch.device(device)
+
+        def empty(*shape: int, dtype: torch.dtype = torch.float32) -> Tensor:
+            out = torch.empty(*shape, dtype=dtype, device=where)
+            return out.pin_memory() if pin else out
+
+        return {
+            "obs": {k: empty(batch, length, *v.shape[2:]) for k, v in self.obs.items()},
+            "action": empty(batch, length, self.action.shape[-1]),
+            "reward": empty(batch, length),
+            "is_first": empty(batch, length, dtype=torch.bool),
+            "is_terminal": empty(batch, length, dtype=torch.bool),
+            "index": empty(batch, 2, dtype=torch.long),
+        }
+
+    def gather_into(self, index: Tensor, length: int, out: Mapping[str, Any]) -> Mapping[str, Any]:
+        """:meth:`gather` into preallocated tensors on the replay's device (from :meth:`empty_batch`), without
+        allocating: one ``index_select`` per field over the storage seen as (num_envs * per_env, ...) rows."""
+        env, start = index[:, 0].to(self.device), index[:, 1].to(self.device)
+        time = (start.unsqueeze(1) + torch.arange(length, device=self.device)) % self.per_env
+        rows = (env.unsqueeze(1) * self.per_env + time).reshape(-1)
+        fields = [(self.obs[k], out["obs"][k]) for k in self.obs]
+        fields += [(getattr(self, k), out[k]) for k in ("action", "reward", "is_first", "is_terminal")]
+        for storage, target in fields:
+            flat = storage.reshape(-1, *storage.shape[2:])
+            torch.index_select(flat, 0, rows, out=target.view(-1, *target.shape[2:]))
+        out["index"].copy_(index)
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         """The stored steps (only the filled part) plus positions and the sampling RNG.
 

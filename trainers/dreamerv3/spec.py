@@ -18,8 +18,8 @@ Settings (``schemas/dreamerv3.schema.json`` is the shape; ``docs/config.md`` exp
   steps before training), ``log_every`` (env steps per metrics line),
   ``vector_env`` (``sync`` | ``async``: envs in subprocesses; absent = ``sync``) and ``check_every`` (absent =
   ``auto``); these two are left out of the defaults so existing config hashes stay unchanged, and so are
-  ``actor_grad`` (``auto``), ``repval`` (false), ``repval_scale`` (0.3) and ``keep_last`` (2), whose defaults live in
-  ``config.DreamerConfig``.
+  ``actor_grad`` (``auto``), ``repval`` (false), ``repval_scale`` (0.3), ``keep_last`` (2), ``cuda_graph`` (false),
+  ``pinned_staging`` (false) and ``overlap_collection`` (false), whose defaults live in ``config.DreamerConfig``.
 * hardware: ``device`` (``auto`` | ``cpu`` | ``cuda``), ``precision`` (``fp32`` | ``bf16``), ``compile``.
 * ``deterministic``, ``tracking`` ({tensorboard, wandb{...}}).
 """

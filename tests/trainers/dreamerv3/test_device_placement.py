@@ -20,31 +20,34 @@ QUIET = {"tensorboard": False, "wandb": {"enabled": False}}
 
 def _placed_on_device(trainer: DreamerTrainer) -> list[str]:
     """Names of the tensors and generators that should live on the training device but do not."""
+    parts = trainer.parts
     wrong = [
-        f"agent.{n}"
-        for n, t in [*trainer.agent.named_parameters(), *trainer.agent.named_buffers()]
-        if not is_standin(t)
+        f"agent.{n}" for n, t in [*parts.agent.named_parameters(), *parts.agent.named_buffers()] if not is_standin(t)
     ]
-    for opt in (trainer.learner.wm_opt, trainer.learner.actor_opt, trainer.learner.critic_opt):
+    for opt in (parts.learner.wm_opt, parts.learner.actor_opt, parts.learner.critic_opt):
         for state in opt.state.values():
             wrong += [f"optimiser {k}" for k, v in state.items() if isinstance(v, torch.Tensor) and not is_standin(v)]
-    gens = {"learner": trainer.learner.generator, "collector policy": trainer.collector.policy_generator}
+    gens = {"learner": parts.learner.generator, "collector policy": parts.collector.policy_generator}
     wrong += [f"{name} generator" for name, gen in gens.items() if not is_standin(gen)]
-    state = trainer.collector.agent_state or {}
+    state = parts.collector.agent_state or {}
     wrong += [f"collector state {k}" for k, v in state.items() if not is_standin(v)]
     return wrong
 
 
-@pytest.mark.parametrize("check_every", [1, 4], ids=["checks-every-update", "deferred-checks"])
+@pytest.mark.parametrize(
+    "flags",
+    [{"check_every": 1}, {"check_every": 4}, {"check_every": 4, "cuda_graph": True}],
+    ids=["checks-every-update", "deferred-checks", "captured-update-on-staged-batches"],
+)
 def test_training_loop_keeps_every_tensor_and_generator_on_its_device(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check_every: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict
 ) -> None:
     """Prefill, collection, updates, evaluation, checkpoints and a resume, on the stand-in device. Any op that mixes
     devices or samples with a generator of another device raises :class:`DeviceMismatch` (as CUDA would)."""
     monkeypatch.setattr(train_module, "pick_device", lambda name: STANDIN)
     run_dir = tmp_path / "runs" / "standin"
     settings = tiny_settings(
-        check_every=check_every,
+        **flags,
         tracking=QUIET,
         total_env_steps=60,
         prefill=20,
@@ -57,19 +60,17 @@ def test_training_loop_keeps_every_tensor_and_generator_on_its_device(
         trainer = DreamerTrainer(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir))
         trainer.run()
         assert load_run_manifest(run_dir).status == "completed"
-        assert trainer.opt_steps > 0 and not _placed_on_device(trainer)
+        assert trainer.progress.opt_steps > 0 and not _placed_on_device(trainer)
         assert transfers.host_to_device > 0 and transfers.device_to_host > 0  # observations in, actions out
         # resume from the final checkpoint and go on: weights, optimiser state and generators land on the device
         saved = torch.load(run_dir / "checkpoints" / "final.pt", weights_only=False)["agent"]
         loaded = DreamerTrainer(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir, resume=True))
-        loaded._build()
-        loaded._load_latest()
-        assert all(torch.equal(t.cpu(), saved[k]) for k, t in loaded.agent.state_dict().items())
-        loaded.envs.close()
+        assert all(torch.equal(t.cpu(), saved[k]) for k, t in loaded.parts.agent.state_dict().items())
+        loaded.close()
         longer = {**settings, "total_env_steps": 80}
         resumed = DreamerTrainer(TrainJob(resolved=resolved_doc(longer), run_dir=run_dir, resume=True))
         resumed.run()
-        assert resumed.env_steps == 80 and resumed.opt_steps > trainer.opt_steps
+        assert resumed.progress.env_steps == 80 and resumed.progress.opt_steps > trainer.progress.opt_steps
         assert not _placed_on_device(resumed)
 
 

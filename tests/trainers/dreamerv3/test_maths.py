@@ -118,3 +118,15 @@ def test_straight_through_sample() -> None:
     draws = sample_one_hot(torch.log(probs).expand(20000, 3), gen)
     counts = draws.sum(0) / 20000
     assert torch.allclose(counts, probs, atol=0.02)
+
+
+def test_quantiles_equal_torch_quantile_bit_for_bit() -> None:
+    from trainers.dreamerv3.maths import quantiles
+
+    levels = torch.tensor([0.05, 0.95])
+    gen = torch.Generator().manual_seed(0)
+    for n in (1, 2, 7, 1000, 15360):
+        values = torch.randn(n, generator=gen) * 10
+        assert torch.equal(quantiles(values, levels), torch.quantile(values, levels)), n
+    with_nan = torch.tensor([1.0, float("nan"), 3.0])
+    assert bool(quantiles(with_nan, levels).isnan().all()) and bool(torch.quantile(with_nan, levels).isnan().all())

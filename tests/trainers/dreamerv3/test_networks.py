@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from trainers.dreamerv3.agent import ActionSpec, DreamerAgent, imagine
+from trainers.dreamerv3.agent import ActionSpec, DreamerAgent
 from trainers.dreamerv3.config import ModelConfig
+from trainers.dreamerv3.imagination import imagine
 from trainers.dreamerv3.networks import (
     CnnDecoder,
     CnnEncoder,
@@ -32,7 +33,8 @@ def test_rssm_observe_and_imagine_shapes() -> None:
     assert last["deter"].shape == (b, 32)
     assert torch.allclose(post["stoch"].reshape(b, t, 4, 5).sum(-1), torch.ones(b, t, 4))  # one-hot per latent
     starts = {"deter": post["deter"].reshape(-1, 32), "stoch": post["stoch"].reshape(-1, 20), "cont": torch.ones(b * t)}
-    traj = imagine(agent, starts, horizon=4)
+    with torch.no_grad():
+        traj = imagine(agent, starts, horizon=4)
     assert (
         traj.deter.shape == (5, b * t, 32) and traj.stoch.shape == (5, b * t, 4) and traj.action.shape == (4, b * t, 3)
     )
@@ -101,3 +103,31 @@ def test_cnn_pair_round_trips_shape() -> None:
     agent = DreamerAgent({"grid": (3, 40, 40), "vec": (4,)}, ActionSpec(discrete=True, n=2), CFG)
     obs = {"grid": torch.rand(2, 3, 3, 40, 40), "vec": torch.randn(2, 3, 4)}
     assert agent.encoder(obs).shape == (2, 3, 16 + agent.encoder.cnn.out_size)
+
+
+def test_gathered_columns_have_the_dense_gradient_on_both_backward_paths() -> None:
+    """Below and above the row count where the CPU backward switches from embedding_bag's to chunked index_add_."""
+    from trainers.dreamerv3.gather import onehot_linear
+
+    for rows in (8, 5000):
+        index = torch.randint(0, 5, (rows, 4))
+        weight = torch.randn(6, 23, requires_grad=True)
+        grad = torch.randn(rows, 6)
+        gathered = onehot_linear(weight, index, 5, offset=3)
+        dense = torch.nn.functional.one_hot(index, 5).float().reshape(rows, 20) @ weight[:, 3:].t()
+        assert torch.allclose(gathered, dense, atol=1e-5)
+        (by_gather,) = torch.autograd.grad(gathered, weight, grad)
+        (by_product,) = torch.autograd.grad(dense, weight, grad)
+        assert torch.allclose(by_gather, by_product, atol=1e-4) and float(by_gather[:, :3].abs().sum()) == 0.0
+
+
+def test_imagination_scores_its_samples_as_a_second_actor_pass_would() -> None:
+    """The log-probabilities and entropies taken inside the rollout equal those of the actor run again on the
+    imagined states, and only they carry a graph (to the actor)."""
+    agent = DreamerAgent({"observation": (3,)}, ActionSpec(discrete=True, n=3), CFG)
+    starts = {"deter": torch.randn(6, 32), "stoch": torch.eye(5)[torch.randint(0, 5, (6, 4))].reshape(6, 20)}
+    traj = imagine(agent, starts, horizon=3, generator=torch.Generator().manual_seed(0))
+    assert traj.logp is not None and traj.logp.requires_grad and not traj.deter.requires_grad
+    again = agent.actor_dist_state(traj.deter[:-1], traj.stoch[:-1])
+    logp, ent = agent.log_prob_entropy(again, traj.action)
+    assert torch.allclose(traj.logp, logp, atol=1e-5) and torch.allclose(traj.entropy, ent, atol=1e-5)

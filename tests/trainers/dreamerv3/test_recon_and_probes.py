@@ -61,3 +61,21 @@ def test_probe_cli_prints_one_json_line(capsys) -> None:  # type: ignore[no-unty
 
     assert probes.main(["replay_pointers", "--device", "cpu"]) == 0
     assert json.loads(capsys.readouterr().out)["passed"] is True
+
+
+def test_cuda_graph_probe_matches_plain_updates_on_cpu() -> None:
+    """On a CPU the captured path replays eagerly: equal to plain updates, every replay stepping the optimisers."""
+    result = probes.cuda_graph("cpu", updates=5)
+    assert result["passed"], result["reason"]
+    assert result["captured_as"] == "EagerReplay" and result["optimiser_steps"] == [5, 5, 5]
+    assert result["relative_loss_gap"] == 0.0 and result["max_weight_gap"] == 0.0
+    assert len(set(result["losses"])) == 5  # fresh batches: every update saw new data
+
+
+def test_cuda_graph_probe_fails_when_replays_do_not_train(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A replay that launches nothing (as a graph captured empty would) is caught."""
+    from trainers.dreamerv3 import graphs
+
+    monkeypatch.setattr(graphs.EagerReplay, "replay", lambda self: {"loss_model": torch.ones(())})
+    result = probes.cuda_graph("cpu", updates=5)
+    assert not result["passed"] and "optimiser steps [3, 3, 3]" in result["reason"], result["reason"]

@@ -108,7 +108,7 @@ doc, run_dir, kill_at = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv
 class KilledAfterCheckpoint(DreamerTrainer):
     def _checkpoint(self, name, kind, metrics=None):
         info = super()._checkpoint(name, kind, metrics)
-        if kind == "step" and self.env_steps >= kill_at:
+        if kind == "step" and self.progress.env_steps >= kill_at:
             os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no final checkpoint: a real kill
         return info
 
