@@ -142,8 +142,10 @@ class DreamerConfig:
 
     def check(self) -> None:
         """Raise ValueError on settings that cannot run (the schema catches most earlier)."""
-        if self.mode not in ("full", "standing_still"):
-            raise ValueError(f"mode {self.mode!r} must be full or standing_still")
+        self._check_sizes()
+        self._check_choices()
+
+    def _check_sizes(self) -> None:
         if self.batch_size < 1 or self.batch_length < 2 or self.horizon < 1:
             raise ValueError("batch_size >= 1, batch_length >= 2 and horizon >= 1 are required")
         if self.train_ratio <= 0:
@@ -155,13 +157,17 @@ class DreamerConfig:
             )
         if self.check_every != "auto" and (not isinstance(self.check_every, int) or self.check_every < 1):
             raise ValueError(f"check_every must be auto or an integer >= 1, got {self.check_every!r}")
+        if self.keep_last < 1:
+            raise ValueError(f"keep_last must be >= 1, got {self.keep_last}")
+
+    def _check_choices(self) -> None:
+        if self.mode not in ("full", "standing_still"):
+            raise ValueError(f"mode {self.mode!r} must be full or standing_still")
         if self.cuda_graph and (self.mode != "full" or self.check_every == 1):
             raise ValueError(
                 "cuda_graph needs deferred checks: mode full and check_every auto or > 1 "
                 f"(got mode {self.mode}, check_every {self.check_every})"
             )
-        if self.keep_last < 1:
-            raise ValueError(f"keep_last must be >= 1, got {self.keep_last}")
         if self.actor_grad not in ("auto", "reinforce", "dynamics"):
             raise ValueError(f"actor_grad {self.actor_grad!r} must be auto, reinforce or dynamics")
         if self.precision not in ("fp32", "bf16"):

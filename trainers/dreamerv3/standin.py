@@ -131,27 +131,36 @@ class _Calls(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         if func in (torch.Tensor.tolist, torch.Tensor.numpy) and args and isinstance(args[0], _OnStandin):
-            if func is torch.Tensor.numpy:
-                raise DeviceMismatch(f"numpy() of a {STANDIN.type} tensor: copy it to the host with .cpu() first")
-            self.count.device_to_host += 1
-            self.count.ops["d2h:tolist"] += 1
-            return args[0]._data.tolist()
+            return self._host_view(func, args[0])
         if func in (torch.tensor, torch.as_tensor) and _is_standin_device(kwargs.get("device")):
             # built from host data (torch.tensor would make a data-less meta tensor): a host-to-device copy
             return func(*args, **{**kwargs, "device": _HOST}).to(STANDIN)
-        gens = [x for x in (*args, *kwargs.values()) if isinstance(x, torch._C.Generator)]
-        if gens:
-            target = kwargs.get("device")
-            if target is None:
-                tensors = [x for x in tree_leaves((args, kwargs)) if isinstance(x, torch.Tensor)]
-                target = tensors[0].device if tensors else _HOST
-            target = torch.device(target)
-            for gen in gens:
-                where = STANDIN if is_standin(gen) else gen.device
-                if where.type != target.type:
-                    name = getattr(func, "__name__", str(func))
-                    raise DeviceMismatch(f"{name} samples on {target.type} with a generator on {where.type}")
+        _check_generators(func, args, kwargs)
         return func(*args, **kwargs)
+
+    def _host_view(self, func: Any, tensor: _OnStandin) -> Any:
+        if func is torch.Tensor.numpy:
+            raise DeviceMismatch(f"numpy() of a {STANDIN.type} tensor: copy it to the host with .cpu() first")
+        self.count.device_to_host += 1
+        self.count.ops["d2h:tolist"] += 1
+        return tensor._data.tolist()
+
+
+def _check_generators(func: Any, args: Any, kwargs: dict[str, Any]) -> None:
+    """A generator passed to ``func`` must live on the device ``func`` samples on (as CUDA requires)."""
+    gens = [x for x in (*args, *kwargs.values()) if isinstance(x, torch._C.Generator)]
+    if not gens:
+        return
+    target = kwargs.get("device")
+    if target is None:
+        tensors = [x for x in tree_leaves((args, kwargs)) if isinstance(x, torch.Tensor)]
+        target = tensors[0].device if tensors else _HOST
+    target = torch.device(target)
+    for gen in gens:
+        where = STANDIN if is_standin(gen) else gen.device
+        if where.type != target.type:
+            name = getattr(func, "__name__", str(func))
+            raise DeviceMismatch(f"{name} samples on {target.type} with a generator on {where.type}")
 
 
 class _Placement(TorchDispatchMode):
@@ -174,20 +183,19 @@ class _Placement(TorchDispatchMode):
         name = str(func.overloadpacket.__name__)
         if func in _CROSS_DEVICE_OPS:
             self._count_transfer(func, args, kwargs, on_device, to_standin, to_host, name)
-        elif on_device and func in _HOST_INDEX_OPS and host:
+        elif on_device:
+            self._check_mixed(func, name, host, scalars)
+        out = func(*tree_map(_unwrap, args), **tree_map(_unwrap, kwargs))
+        return _placed(func, args, out, on_device or to_standin, to_host)
+
+    def _check_mixed(self, func: Any, name: str, host: list[torch.Tensor], scalars: set[int]) -> None:
+        """An op on stand-in tensors may take host index tensors (counted as copies) and plain host scalars only."""
+        if func in _HOST_INDEX_OPS and host:
             self.count.host_to_device += len(host)
             self.count.ops[f"h2d:{name}"] += len(host)
-        elif on_device and any(id(t) not in scalars for t in host):
+        elif any(id(t) not in scalars for t in host):
             shapes = [tuple(t.shape) for t in host if id(t) not in scalars]
             raise DeviceMismatch(f"aten.{name} mixes {STANDIN.type} tensors with host tensors of shape {shapes}")
-        out = func(*tree_map(_unwrap, args), **tree_map(_unwrap, kwargs))
-        if func is _aten._local_scalar_dense.default or to_host:
-            return out
-        if func is _aten.copy_.default:
-            return args[0]
-        if on_device or to_standin:
-            return tree_map(_wrap, out)
-        return out
 
     def _count_transfer(
         self, func: Any, args: Any, kwargs: Any, on_device: bool, to_standin: bool, to_host: bool, name: str
@@ -209,6 +217,15 @@ class _Placement(TorchDispatchMode):
         elif src_dev and not dst_dev:
             self.count.device_to_host += 1
             self.count.ops[f"d2h:{name}"] += 1
+
+
+def _placed(func: Any, args: Any, out: Any, on_standin: bool, to_host: bool) -> Any:
+    """The op's result where it lives: host values as they are, an in-place copy's target, stand-in results wrapped."""
+    if func is _aten._local_scalar_dense.default or to_host:
+        return out
+    if func is _aten.copy_.default:
+        return args[0]
+    return tree_map(_wrap, out) if on_standin else out
 
 
 def _is_standin_device(device: Any) -> bool:
