@@ -12,6 +12,7 @@ OURS = ("orchestrator", "trainers", "manifests")
 # Modules of trainers that orchestrator may import: the registry, light specs and light helpers (no torch).
 # trainers.common.job (TrainJob, a stdlib dataclass) is the contract a launcher or gate hands to a trainer;
 # trainers.common.signals (stdlib) is how the job entry asks a trainer to save and stop before a time limit;
+# trainers.common.trial (stdlib) is how a study worker hears a trainer's evaluations and stops a pruned trial;
 # trainers.envs.validation runs the env's own loaders (yaml, numpy, svgelements) for `orch validate`, no gymnasium.
 LIGHT_TRAINER_MODULES = (
     "trainers.registry",
@@ -19,6 +20,7 @@ LIGHT_TRAINER_MODULES = (
     "trainers.envs.validation",
     "trainers.common.job",
     "trainers.common.signals",
+    "trainers.common.trial",
 )
 LIGHT_SUFFIXES = (".spec",)
 

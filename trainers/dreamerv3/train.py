@@ -31,6 +31,7 @@ from trainers.common.metrics_stream import JsonlWriter, read_jsonl, to_jsonable
 from trainers.common.run_record import RunRecorder
 from trainers.common.signals import TrainingStopped, stop_if_requested, workers_ignore_stop_signals
 from trainers.common.tracking import Tracker
+from trainers.common.trial import TrialPruned, report_evaluation
 from trainers.dreamerv3.agent import DreamerAgent
 from trainers.dreamerv3.checkpoints import (
     agent_weights,
@@ -197,7 +198,7 @@ class DreamerTrainer:
                 f"{exc} at env step {self.env_steps} (bundle: {bundle.relative_to(self.run_dir)})"
             )
             raise
-        except TrainingStopped:  # saved at a step boundary because the job ends soon: not a failure
+        except (TrainingStopped, TrialPruned):  # saving before the job ends / pruned by a study: not failures
             raise
         except BaseException as exc:
             self.recorder.mark_failed(f"{type(exc).__name__}: {exc}")
@@ -341,6 +342,7 @@ class DreamerTrainer:
             self.best_return = mean
             self.best_returns = returns
             self._policy_checkpoint("best", "best", mean)
+        report_evaluation(self.env_steps, {"eval_return": mean})  # a study's trial: the pruner may stop it here
 
     # ------------------------------------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:
