@@ -38,6 +38,7 @@ __all__ = [
     "backend_class",
     "backend_for",
     "job_alive",
+    "job_class_of",
     "make_backend",
 ]
 
@@ -210,6 +211,15 @@ class Backend(abc.ABC):
         report says which and why, so that only runs whose job really stopped are marked cancelled."""
         ids = [str(j) for j in job_ids]
         return CancelReport(failed={j: f"the {cls.name} backend cannot cancel jobs" for j in ids})
+
+
+def job_class_of(spec: RunSpec) -> Any:
+    """The class of a spec's job: :class:`~orchestrator.launch.entry.RunJob` unless the spec names another
+    (``"module:Class"``, e.g. a study worker), built with the same arguments: a folder, then requeue bound, time
+    limit, signal delay, trainer entry, local slots and resume."""
+    target = spec.job_class or "orchestrator.launch.entry:RunJob"
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def backend_class(name: str) -> type[Backend]:

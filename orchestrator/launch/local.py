@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError
-from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState
+from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState, job_class_of
 from orchestrator.launch.runspec import RunSpec
 from orchestrator.launch.secrets import REDACTED, is_secret_name
 
@@ -103,12 +103,10 @@ class LocalBackend(Backend):
         return "\n".join(lines)
 
     def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
-        from orchestrator.launch.entry import RunJob
-
         executor = _make_executor(self.workdir / "%j", self.profile)
         slots = (str(self.workdir / "slots"), self.parallelism)
         jobs = [
-            RunJob(
+            job_class_of(spec)(
                 str(spec.run_dir),
                 max_requeues=self.profile.max_requeues,
                 time_min=self.profile.time_min,

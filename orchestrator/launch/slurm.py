@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError
-from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState, PartialSubmission, StateSource
+from orchestrator.launch.backend import (
+    Backend,
+    CancelReport,
+    JobHandle,
+    JobState,
+    PartialSubmission,
+    StateSource,
+    job_class_of,
+)
 from orchestrator.launch.runspec import RunSpec, slugify
 from orchestrator.launch.secrets import secret_environment
 
@@ -153,8 +161,6 @@ class SlurmBackend(Backend):
         return executor
 
     def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
-        from orchestrator.launch.entry import RunJob
-
         params = slurm_parameters(self.profile, job_name=self._job_name(specs))
         handles: list[JobHandle] = []
         previous: str | None = None
@@ -165,7 +171,7 @@ class SlurmBackend(Backend):
             executor = self._executor(chunk_params)
             executor._throttling = 0.0  # one sbatch per array: submitit's pause between single jobs is not needed
             jobs = [
-                RunJob(
+                job_class_of(spec)(
                     str(spec.run_dir),
                     max_requeues=self.profile.max_requeues,
                     time_min=self.profile.time_min,
