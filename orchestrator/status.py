@@ -363,6 +363,8 @@ def _row(
         eta = max(0.0, (int(total) - int(step)) / progress.rate)
     name, value = _pick_metric({**(data.get("metrics") or {}), **progress.metrics}, metric)
     run_id = str(data.get("run_id") or run_dir.name)
+    # a study's trial is brought back by its study (orch study CONFIG), never on its own
+    resume = None if data.get("study") else _resume_command(root, run_id, status, stalled, bool(data.get("dry_run")))
     return RunRow(
         run_id=run_id,
         status=status if status in RUN_STATES else "pending",
@@ -389,7 +391,7 @@ def _row(
         error=error,
         run_dir=str(run_dir),
         dry_run=bool(data.get("dry_run")),
-        resume_command=_resume_command(root, run_id, status, stalled, bool(data.get("dry_run"))),
+        resume_command=resume,
         wandb_unsynced=len(unsynced_wandb_files(run_dir)),
     )
 
