@@ -323,10 +323,12 @@ def _alive_running(job: JobState | None) -> bool:
 _RESUMABLE = frozenset({"failed", "cancelled"})
 
 
-def _resume_command(root: Path, run_id: str, status: str, stalled: bool, dry_run: bool) -> str | None:
+def _resume_command(
+    root: Path, run_id: str, status: str, stalled: bool, dry_run: bool, *, study_trial: bool = False
+) -> str | None:
     from orchestrator.resume import resume_hint
 
-    if dry_run or not (stalled or status in _RESUMABLE):
+    if dry_run or study_trial or not (stalled or status in _RESUMABLE):  # a study's trial: its study brings it back
         return None
     return resume_hint(run_id, root, stalled=stalled)
 
@@ -363,8 +365,6 @@ def _row(
         eta = max(0.0, (int(total) - int(step)) / progress.rate)
     name, value = _pick_metric({**(data.get("metrics") or {}), **progress.metrics}, metric)
     run_id = str(data.get("run_id") or run_dir.name)
-    # a study's trial is brought back by its study (orch study CONFIG), never on its own
-    resume = None if data.get("study") else _resume_command(root, run_id, status, stalled, bool(data.get("dry_run")))
     return RunRow(
         run_id=run_id,
         status=status if status in RUN_STATES else "pending",
@@ -391,7 +391,9 @@ def _row(
         error=error,
         run_dir=str(run_dir),
         dry_run=bool(data.get("dry_run")),
-        resume_command=resume,
+        resume_command=_resume_command(
+            root, run_id, status, stalled, bool(data.get("dry_run")), study_trial="study" in data
+        ),
         wandb_unsynced=len(unsynced_wandb_files(run_dir)),
     )
 

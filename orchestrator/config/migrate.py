@@ -24,7 +24,16 @@ from typing import Any
 from orchestrator.config.load import KeyPath, LoadedConfig, format_path
 from orchestrator.errors import ConfigIssue
 
-__all__ = ["STUDY_KIND", "STUDY_MARKERS", "TRAINER_KINDS", "Detection", "MigrationResult", "detect_kind", "migrate"]
+__all__ = [
+    "STUDY_KIND",
+    "STUDY_MARKERS",
+    "TRAINER_KINDS",
+    "Detection",
+    "MigrationResult",
+    "detect_kind",
+    "detect_study",
+    "migrate",
+]
 
 TRAINER_KINDS = ("ppo_expert", "dreamerv3")
 CLUSTER_KIND = "cluster"
@@ -127,11 +136,14 @@ class MigrationResult:
     mapping: dict[str, str] = field(default_factory=dict)
 
 
+def detect_study(data: Mapping[str, Any]) -> Detection | None:
+    """A hyperparameter study file (it has a study key), whatever its trainer config's keys say; else None."""
+    found = [k for k in STUDY_MARKERS if k in data]
+    return Detection(STUDY_KIND, f"study (by keys: {', '.join(found[:3])})") if found else None
+
+
 def detect_kind(data: Mapping[str, Any]) -> Detection | None:
-    """Decide which trainer (or a cluster profile, a matrix, a study) ``data`` is for; None when nothing fits."""
-    study = [k for k in STUDY_MARKERS if k in data]
-    if study:
-        return Detection(STUDY_KIND, f"study (by keys: {', '.join(study[:3])})")
+    """Decide which trainer (or a cluster profile) ``data`` is for; None when nothing fits (the caller reports it)."""
     trainer = data.get("trainer")
     training = data.get("algorithm", {}).get("training") if isinstance(data.get("algorithm"), dict) else None
     rllib = "experiment" in data and isinstance(training, dict)

@@ -30,6 +30,7 @@ from orchestrator.config.migrate import (
     TRAINER_KINDS,
     Detection,
     detect_kind,
+    detect_study,
     migrate,
 )
 from orchestrator.config.validate import schema_exists, validate_loaded
@@ -219,7 +220,7 @@ def _strict(report: ConfigReport, strict: bool) -> ConfigReport:
 
 # ------------------------------------------------------------------------------------------------ steps
 def _detect(loaded: LoadedConfig, report: ConfigReport) -> Detection | None:
-    detection = detect_kind(loaded.data)
+    detection = detect_study(loaded.data) or detect_kind(loaded.data)
     if detection is not None:
         return detection
     trainer = loaded.data.get("trainer")

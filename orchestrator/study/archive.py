@@ -51,10 +51,31 @@ def archive_study(
     folder: Path, run_dirs: list[Path], options: ArchiveOptions, progress: ArchiveProgress | None = None
 ) -> ArchiveResult:
     """Write the study archive (see the module docstring)."""
+    definition = StudyDefinition.from_json(read_study(folder)["definition"])
+    active = _preflight(folder, definition, run_dirs, options)
+    plan = _study_plan(Path(folder), run_dirs, options)
+    manifest = ArchiveManifest(
+        run_id=definition.name,
+        root=definition.name,
+        source=str(Path(folder).resolve()),
+        trainer=definition.trainer,
+        name=definition.name,
+        status="running" if active else "completed",
+        sweep_id=definition.name,
+        checkpoints_mode=options.checkpoints,
+        include_wandb=options.include_wandb,
+        captured_while_running=bool(active),
+        archive_name=archive_paths(options.dest, definition.name)[0].name,
+        extra={"kind": "study", "trial_runs": [d.name for d in run_dirs]},
+    )
+    return write_archive(plan, manifest, options, progress)
+
+
+def _preflight(folder: Path, definition: StudyDefinition, run_dirs: list[Path], options: ArchiveOptions) -> list[str]:
+    """Refuse what must not be archived (trials running without --allow-running, an archive already there, a
+    destination inside the study); returns the trial runs still active."""
     from orchestrator.launch.rundir import read_run_json
 
-    manifest_doc = read_study(folder)
-    definition = StudyDefinition.from_json(manifest_doc["definition"])
     statuses = {d: str((read_run_json(d) or {}).get("status") or "pending") for d in run_dirs}
     active = [d.name for d, s in statuses.items() if s in ACTIVE_STATES]
     if active and not options.allow_running:
@@ -67,9 +88,14 @@ def archive_study(
         raise ArchiveError(f"{archive} already exists; choose another --dest or remove the old archive")
     if Path(folder).resolve() in options.dest.resolve().parents or options.dest.resolve() == Path(folder).resolve():
         raise ArchiveError(f"--dest {options.dest} is inside study folder {folder}; choose a folder outside it")
-    plan = RunPlan(run_dir=Path(folder))
+    return active
+
+
+def _study_plan(folder: Path, run_dirs: list[Path], options: ArchiveOptions) -> RunPlan:
+    """The study's own files, then every trial's run under ``runs/<run_id>/`` (files chosen as for a run)."""
+    plan = RunPlan(run_dir=folder)
     for name in STUDY_FILES:
-        path = Path(folder) / name
+        path = folder / name
         if path.is_file():
             plan.files.append(PlannedFile(rel=name, path=path, size=path.stat().st_size))
         elif name != "config.yaml":
@@ -87,18 +113,4 @@ def archive_study(
         plan.directories += part.directories
         plan.left_out += part.left_out
         plan.notes += part.notes
-    manifest = ArchiveManifest(
-        run_id=definition.name,
-        root=definition.name,
-        source=str(Path(folder).resolve()),
-        trainer=definition.trainer,
-        name=definition.name,
-        status="running" if active else "completed",
-        sweep_id=definition.name,
-        checkpoints_mode=options.checkpoints,
-        include_wandb=options.include_wandb,
-        captured_while_running=bool(active),
-        archive_name=archive.name,
-        extra={"kind": "study", "trial_runs": [d.name for d in run_dirs]},
-    )
-    return write_archive(plan, manifest, options, progress)
+    return plan

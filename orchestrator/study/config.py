@@ -181,29 +181,11 @@ def check_study(
     keys = study_keys()
     study = {k: v for k, v in loaded.data.items() if k in keys}
     trainer_doc = {k: copy.deepcopy(v) for k, v in loaded.data.items() if k not in keys}
-    view = LoadedConfig(loaded.path, study, loaded.marks, loaded.files)
-    report.issues.extend(validate_loaded(view, STUDY_SCHEMA))
-    if "storage" in study:
-        report.not_applicable.append("storage")
-        report.warning_issues.append(
-            loaded.marks.issue(
-                ("storage",),
-                "not used: orch keeps the study in <artifact_root>/studies/<study_name>/journal.log "
-                "(Optuna's journal file, safe on a cluster filesystem where SQLite is not)",
-            )
-        )
-    detection = detect_kind(trainer_doc)
-    if detection is None or detection.kind not in TRAINER_KINDS:
-        key: KeyPath = ("base_config",) if "base_config" in loaded.data else ()
-        report.issues.append(
-            loaded.marks.issue(
-                key,
-                "no trainer config to study",
-                "set base_config: to a PPO expert or DreamerV3 config (or write its keys in this file)",
-            )
-        )
+    report.issues.extend(validate_loaded(LoadedConfig(loaded.path, study, loaded.marks, loaded.files), STUDY_SCHEMA))
+    _warn_not_used(loaded, study, report)
+    trainer = _trainer_of(loaded, trainer_doc, report)
+    if trainer is None:
         return
-    trainer = detection.kind
     shown = [k for k in study if k != "base_config"]
     report.detected_as = f"study of {trainer} (by keys: {', '.join(shown[:3])}{', ...' if len(shown) > 3 else ''})"
     settings = {**DEFAULTS, **study}
@@ -221,17 +203,48 @@ def check_study(
     report.issues.extend(space_issues)
     report.issues.extend(_block_issues(loaded, study))
     report.issues.extend(_enqueue_issues(loaded, study, space))
-    if settings["objective_mode"] == "episodic_snqi":
+    if report.issues or sub.resolved is None:
+        return
+    report.study = _definition(loaded, trainer_loaded, trainer, settings, metric, space)
+
+
+def _warn_not_used(loaded: LoadedConfig, study: Mapping[str, Any], report: ConfigReport) -> None:
+    """Their keys that orch reads but does not follow: ``storage`` (orch's journal instead), ``episodic_snqi``."""
+    if "storage" in study:
+        report.not_applicable.append("storage")
+        report.warning_issues.append(
+            loaded.marks.issue(
+                ("storage",),
+                "not used: orch keeps the study in <artifact_root>/studies/<study_name>/journal.log "
+                "(Optuna's journal file, safe on a cluster filesystem where SQLite is not)",
+            )
+        )
+    if study.get("objective_mode") == "episodic_snqi":
+        metric = study.get("metric") or "the metric"
+        window = study.get("objective_window", DEFAULTS["objective_window"])
         report.warning_issues.append(
             loaded.marks.issue(
                 ("objective_mode",),
                 f"orch's evaluation computes no SNQI: episodic_snqi averages {metric} over the episodes of the last "
-                f"{settings['objective_window']} evaluations (the same as last_n_mean)",
+                f"{window} evaluations (the same as last_n_mean)",
             )
         )
-    if report.issues or sub.resolved is None:
-        return
-    report.study = _definition(loaded, trainer_loaded, trainer, settings, metric, space)
+
+
+def _trainer_of(loaded: LoadedConfig, trainer_doc: Mapping[str, Any], report: ConfigReport) -> str | None:
+    """The trainer the study's trainer config is for; None (and the issue in ``report``) when there is none."""
+    detection = detect_kind(trainer_doc)
+    if detection is not None and detection.kind in TRAINER_KINDS:
+        return detection.kind
+    key: KeyPath = ("base_config",) if "base_config" in loaded.data else ()
+    report.issues.append(
+        loaded.marks.issue(
+            key,
+            "no trainer config to study",
+            "set base_config: to a PPO expert or DreamerV3 config (or write its keys in this file)",
+        )
+    )
+    return None
 
 
 def _metric_issues(loaded: LoadedConfig, trainer: str, metric: str, study: Mapping[str, Any]) -> list[ConfigIssue]:

@@ -140,29 +140,14 @@ def start_study(
     config_overrides, cluster_overrides = split_cluster_overrides(overrides)
     definition, warnings = load_study(config, overrides=config_overrides, strict=strict)
     profile = load_cluster(cluster, cluster_overrides)
-    if not dry_run:
-        from orchestrator.study.engine import require_optuna
-
-        require_optuna()  # before anything is written
-    if profile.backend not in ("local", "slurm"):
-        raise StudyError(f"cluster profile {profile.name}: a study runs its workers on a local or slurm backend")
+    _check_can_run(profile, dry_run)
     base = artifact_root(root)
     folder = study_dir(base, definition.name)
-    throttle = _throttle(profile)
-    workers = definition.workers(throttle)
+    workers = definition.workers(_throttle(profile))
     at_once = min(workers, profile.array_parallelism) if profile.array_parallelism else workers
     profile = dataclasses.replace(profile, array_parallelism=at_once)
-    launch = StudyLaunch(
-        definition.name,
-        folder,
-        definition.trainer,
-        profile.name,
-        profile.backend,
-        base,
-        definition.trials,
-        dry_run=dry_run,
-        warnings=list(warnings),
-    )
+    launch = StudyLaunch(definition.name, folder, definition.trainer, profile.name, profile.backend, base,
+                         definition.trials, dry_run=dry_run, warnings=list(warnings))  # fmt: skip
     if at_once < workers:
         launch.notes.append(
             f"cluster profile {profile.name} runs at most {at_once} jobs at once: {workers - at_once} of the {workers} "
@@ -184,31 +169,46 @@ def start_study(
         wanted = min(workers, left) - len(launch.alive_workers)
         if left <= 0:
             launch.notes.append(f"study {definition.name} has its {definition.trials} trials; nothing to queue")
-            return launch
-        if wanted <= 0:
+        elif wanted <= 0:
             launch.notes.append(
                 f"{len(launch.alive_workers)} worker(s) of this study are still pending or running; nothing to queue"
             )
-            return launch
-        handles = backend.submit(_worker_specs(definition, folder, wanted))
-        launch.workers = [
-            {"job_id": h.job_id, "array_id": h.array_id, "stdout": h.stdout, "stderr": h.stderr} for h in handles
-        ]
-        entry = {
-            "at": utc_now(),
-            "by": "orch study",
-            "backend": profile.backend,
-            "cluster": profile.name,
-            "profile": redacted_profile(profile),
-            "workdir": str(backend.workdir),
-            "submit_host": socket.gethostname(),
-            "max_requeues": profile.max_requeues,
-            "workers": len(handles),
-            "job_ids": [h.job_id for h in handles],
-            "stdout": [h.stdout for h in handles],
-        }
-        update_study(folder, lambda data: data["submissions"].append(entry))
+        else:
+            _queue(launch, backend, profile, _worker_specs(definition, folder, wanted))
     return launch
+
+
+def _check_can_run(profile: ClusterProfile, dry_run: bool) -> None:
+    """Refuse, before anything is written, a backend that cannot run workers, or an install that lacks Optuna."""
+    if profile.backend not in ("local", "slurm"):
+        raise StudyError(f"cluster profile {profile.name}: a study runs its workers on a local or slurm backend")
+    if dry_run:
+        return
+    from orchestrator.study.engine import require_optuna
+
+    require_optuna()
+
+
+def _queue(launch: StudyLaunch, backend: Any, profile: ClusterProfile, specs: list[RunSpec]) -> None:
+    """Submit the workers as one array and record the submission in ``study.json`` (the caller holds the lock)."""
+    handles = backend.submit(specs)
+    launch.workers = [
+        {"job_id": h.job_id, "array_id": h.array_id, "stdout": h.stdout, "stderr": h.stderr} for h in handles
+    ]
+    entry = {
+        "at": utc_now(),
+        "by": "orch study",
+        "backend": profile.backend,
+        "cluster": profile.name,
+        "profile": redacted_profile(profile),
+        "workdir": str(backend.workdir),
+        "submit_host": socket.gethostname(),
+        "max_requeues": profile.max_requeues,
+        "workers": len(handles),
+        "job_ids": [h.job_id for h in handles],
+        "stdout": [h.stdout for h in handles],
+    }
+    update_study(launch.folder, lambda data: data["submissions"].append(entry))
 
 
 def prepare_study(

@@ -102,7 +102,6 @@ def _value(trial: Any) -> float | None:
 
 def collect_study(folder: Path, *, root: Path | None = None) -> StudyReport:
     """Every trial of the study in ``folder`` with its run's progress, and the best trial."""
-    from orchestrator.status import collect_status
     from orchestrator.study import engine
 
     manifest = read_study(folder)
@@ -115,44 +114,52 @@ def collect_study(folder: Path, *, root: Path | None = None) -> StudyReport:
         found = trial_run_dir(runs_root, folder, trial.user_attrs.get(RUN_ID_ATTR), trial.user_attrs.get(RUN_DIR_ATTR))
         if found is not None:
             run_dirs[trial.number] = found
-    runs: dict[str, Any] = {}
-    messages: list[str] = []
-    if run_dirs:
-        status = collect_status(runs_root, [str(p) for p in run_dirs.values()])
-        runs = {str(Path(r.run_dir).resolve()): r for r in status.runs}
-        messages += status.messages
+    runs, messages = _run_rows(runs_root, list(run_dirs.values()))
     rows = []
     counts = {"complete": 0, "pruned": 0, "fail": 0, "running": 0, "waiting": 0}
     for trial in frozen:
-        state = trial.state.name
-        counts[state.lower()] = counts.get(state.lower(), 0) + 1
+        counts[trial.state.name.lower()] = counts.get(trial.state.name.lower(), 0) + 1
         run_dir = run_dirs.get(trial.number)
-        run = runs.get(str(run_dir.resolve())) if run_dir else None
-        note = trial.user_attrs.get(NOTE_ATTR)
-        worker = trial.user_attrs.get(WORKER_ATTR) or {}
-        if state == "RUNNING" and run is not None and run.status in ("failed", "cancelled"):
-            note = f"worker gone ({run.error or run.status}); the next worker or orch study fails and re-asks it"
-        rows.append(
-            TrialRow(
-                number=trial.number,
-                state=state,
-                value=_value(trial),
-                step=run.step if run else (max(trial.intermediate_values) if trial.intermediate_values else None),
-                total_steps=run.total_steps if run else None,
-                params=dict(trial.params),
-                run_id=trial.user_attrs.get(RUN_ID_ATTR),
-                run_dir=str(run_dir) if run_dir else None,
-                run_status=run.status if run else None,
-                job_id=(run.job_id if run else None) or worker.get("job_id"),
-                note=note,
-                intermediate={int(k): float(v) for k, v in trial.intermediate_values.items()},
-                retried_from=trial.system_attrs.get("failed_trial"),
-            )
-        )
+        rows.append(_trial_row(trial, run_dir, runs.get(str(run_dir.resolve())) if run_dir else None))
     counts["finished"] = counts["complete"] + counts["pruned"]
     best = _best(study, rows)
     return StudyReport(
         definition.name, str(folder), definition, counts, rows, best, list(manifest.get("submissions") or []), messages
+    )
+
+
+def _run_rows(root: Path, run_dirs: list[Path]) -> tuple[dict[str, Any], list[str]]:
+    """``orch status``'s rows of the trials' runs (one scheduler query for all), by resolved run directory."""
+    from orchestrator.status import collect_status
+
+    if not run_dirs:
+        return {}, []
+    status = collect_status(root, [str(p) for p in run_dirs])
+    return {str(Path(r.run_dir).resolve()): r for r in status.runs}, list(status.messages)
+
+
+def _trial_row(trial: Any, run_dir: Path | None, run: Any) -> TrialRow:
+    """One trial as the journal has it, with its run's progress (``run``: its status row, None without a run)."""
+    state = trial.state.name
+    note = trial.user_attrs.get(NOTE_ATTR)
+    worker = trial.user_attrs.get(WORKER_ATTR) or {}
+    if state == "RUNNING" and run is not None and run.status in ("failed", "cancelled"):
+        note = f"worker gone ({run.error or run.status}); the next worker or orch study fails and re-asks it"
+    reported = max(trial.intermediate_values) if trial.intermediate_values else None
+    return TrialRow(
+        number=trial.number,
+        state=state,
+        value=_value(trial),
+        step=run.step if run else reported,
+        total_steps=run.total_steps if run else None,
+        params=dict(trial.params),
+        run_id=trial.user_attrs.get(RUN_ID_ATTR),
+        run_dir=str(run_dir) if run_dir else None,
+        run_status=run.status if run else None,
+        job_id=(run.job_id if run else None) or worker.get("job_id"),
+        note=note,
+        intermediate={int(k): float(v) for k, v in trial.intermediate_values.items()},
+        retried_from=trial.system_attrs.get("failed_trial"),
     )
 
 

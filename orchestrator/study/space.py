@@ -121,20 +121,34 @@ def parse_parameter(path: str, raw: Any) -> tuple[Parameter | None, list[str]]:
         return (Parameter(path, "categorical", choices=tuple(raw)), []) if raw else (None, ["no choices"])
     if not isinstance(raw, Mapping):
         return None, ["expected a list of choices or a mapping (low, high, log, step, choices)"]
-    kind = raw.get("type")
-    if kind is None:  # choices: categorical; whole-number bounds: int; otherwise float
-        if "choices" in raw:
-            kind = "categorical"
-        else:
-            kind = "int" if _is_int(raw.get("low")) and _is_int(raw.get("high")) else "float"
-    problems: list[str] = []
+    kind = _kind_of(raw)
     if kind == "categorical":
-        extra = sorted(set(raw) - {"type", "choices"})
-        if extra:
-            problems.append(f"a categorical parameter takes only choices, not {', '.join(extra)}")
-        if not raw.get("choices"):
-            problems.append("a categorical parameter needs choices: [...]")
-        return (None, problems) if problems else (Parameter(path, kind, choices=tuple(raw["choices"])), [])
+        return _categorical(path, raw)
+    return _range(path, kind, raw)
+
+
+def _kind_of(raw: Mapping[str, Any]) -> str:
+    """The declared ``type``; else choices: categorical, whole-number bounds: int, otherwise float."""
+    if raw.get("type") is not None:
+        return str(raw["type"])
+    if "choices" in raw:
+        return "categorical"
+    return "int" if _is_int(raw.get("low")) and _is_int(raw.get("high")) else "float"
+
+
+def _categorical(path: str, raw: Mapping[str, Any]) -> tuple[Parameter | None, list[str]]:
+    problems: list[str] = []
+    extra = sorted(set(raw) - {"type", "choices"})
+    if extra:
+        problems.append(f"a categorical parameter takes only choices, not {', '.join(extra)}")
+    if not raw.get("choices"):
+        problems.append("a categorical parameter needs choices: [...]")
+    return (None, problems) if problems else (Parameter(path, "categorical", choices=tuple(raw["choices"])), [])
+
+
+def _range_problems(kind: str, raw: Mapping[str, Any]) -> list[str]:
+    """What makes a float or int range unusable (Optuna would refuse it, or it could not mean anything)."""
+    problems: list[str] = []
     if "choices" in raw:
         problems.append(f"a {kind} parameter takes low and high, not choices")
     low, high, step, log = raw.get("low"), raw.get("high"), raw.get("step"), bool(raw.get("log", False))
@@ -148,12 +162,16 @@ def parse_parameter(path: str, raw: Any) -> tuple[Parameter | None, list[str]]:
         problems.append(f"a log scale needs low > 0, got {low}")
     if kind == "int" and any(v is not None and not float(v).is_integer() for v in (low, high, step)):
         problems.append("an int parameter needs whole-number low, high and step")
+    return problems
+
+
+def _range(path: str, kind: str, raw: Mapping[str, Any]) -> tuple[Parameter | None, list[str]]:
+    problems = _range_problems(kind, raw)
     if problems:
         return None, problems
-    assert low is not None and high is not None
-    if kind == "int":
-        return Parameter(path, kind, int(low), int(high), log, int(step) if step is not None else None), []
-    return Parameter(path, kind, float(low), float(high), log, float(step) if step is not None else None), []
+    low, high, step, log = raw["low"], raw["high"], raw.get("step"), bool(raw.get("log", False))
+    number = int if kind == "int" else float
+    return Parameter(path, kind, number(low), number(high), log, number(step) if step is not None else None), []
 
 
 def parse_space(raw: Mapping[str, Any]) -> tuple[list[Parameter], dict[str, list[str]]]:

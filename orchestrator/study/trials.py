@@ -130,15 +130,20 @@ def create_trial_run(
         "direction": definition.direction,
         "state": "RUNNING",
     }
+    _record_trial(run_dir, block, spec.trainer_entry)
+    return TrialRun(run_dir, run_id, trained)
+
+
+def _record_trial(run_dir: Path, block: Mapping[str, Any], trainer_entry: Mapping[str, str]) -> None:
+    """The trial's side of ``run.json``: its own config file, the ``study`` block, the trainer's entry."""
 
     def change(m: RunManifest) -> None:
         m.config_path = str(run_dir / "config.yaml")
-        m.extra["study"] = block
-        if spec.trainer_entry:
-            m.extra["trainer_entry"] = dict(spec.trainer_entry)
+        m.extra["study"] = dict(block)
+        if trainer_entry:
+            m.extra["trainer_entry"] = dict(trainer_entry)
 
     update_run_manifest(run_dir, change)
-    return TrialRun(run_dir, run_id, trained)
 
 
 def record_outcome(run_dir: Path | None, **fields: Any) -> None:
