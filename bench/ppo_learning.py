@@ -14,6 +14,7 @@ final-policy episodes), ``transfer_gap``, the timeline and the run directory.
     python bench/ppo_learning.py [--steps 200000] [--episodes 20]
     python bench/ppo_learning.py --scenario classic_crossing_medium --reward route_completion_v2 --steps 2000000 \\
         --episodes 50 --artifact-root output/ppo-crossing
+    python bench/ppo_learning.py --play-run output/ppo-crossing/runs/RUN_ID --episodes 50   # re-play a finished run
 """
 
 from __future__ import annotations
@@ -97,6 +98,18 @@ def play(run_dir: Path, backend: str, episodes: int, checkpoint: str) -> dict[st
     }
 
 
+def train(cmd: list[str], root: Path) -> tuple[Path, float]:
+    """Run ``orch run`` and return the new run directory and the training wall time."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "WANDB_MODE": "offline"}, capture_output=True, text=True)
+    train_wall = time.perf_counter() - start
+    runs = sorted((root / "runs").iterdir()) if (root / "runs").is_dir() else []
+    if proc.returncode != 0 or not runs:
+        print(json.dumps({"error": f"orch run exited {proc.returncode}", "stderr": proc.stderr[-2000:]}))
+        raise SystemExit(1)
+    return runs[-1], train_wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO)
@@ -108,6 +121,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=2)
     parser.add_argument("--artifact-root", type=Path, default=None, help="keep the run here (default: a temp dir)")
     parser.add_argument("--set", dest="extra", action="append", default=[], help="more config overrides")
+    parser.add_argument("--play-run", type=Path, default=None, help="skip training: play this finished run's policy")
     args = parser.parse_args()
     matrix = scenario_file(args.scenario, args.scenario_config)
     root = args.artifact_root or Path(tempfile.mkdtemp(prefix="ppo-learning-"))
@@ -129,14 +143,11 @@ def main() -> None:
     cmd = [sys.executable, "-m", "orchestrator.cli", "run", str(CONFIG), "--artifact-root", str(root)]
     for item in overrides:
         cmd += ["--set", item]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "WANDB_MODE": "offline"}, capture_output=True, text=True)
-    train_wall = time.perf_counter() - start
-    runs = sorted((root / "runs").iterdir()) if (root / "runs").is_dir() else []
-    if proc.returncode != 0 or not runs:
-        print(json.dumps({"error": f"orch run exited {proc.returncode}", "stderr": proc.stderr[-2000:]}))
-        raise SystemExit(1)
-    run_dir = runs[-1]
+    if args.play_run is not None:  # report what the run was trained with, not this call's defaults
+        run_dir, train_wall = args.play_run, math.nan
+        overrides = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("overrides", [])
+    else:
+        run_dir, train_wall = train(cmd, root)
     timeline = json.loads((run_dir / "eval_timeline.json").read_text())
     final, best = timeline[-1], max(timeline, key=lambda r: (r["success_rate"], -r["collision_rate"]))
     from trainers.envs.robot_sf import robot_sf_available

@@ -1,11 +1,13 @@
 """Benchmark: `orch status` over 1,000 run directories; prints ONE JSON object.
 
-    python bench/status_scale.py [--runs 1000]
+    python bench/status_scale.py [--runs 1000] [--python PATH]
 
 Builds 1,000 realistic run directories (run.json as the launcher and trainers write it, a 200-line metrics.jsonl
 each; a third of them "running" Slurm jobs whose state comes from the shared scheduler cache, one in ten failed (so
 status works out its resume command), every one with two offline W&B runs, one of them synced) in a temporary
 artifact root, then times `orch status --all --json` in a fresh process, as a user runs it (median of 3).
+``--python`` times another interpreter's orch, e.g. a venv with only the light core installed (``pip install orch``,
+no torch): the JSON then also says which heavy packages that process imported (none, or the target is missed).
 Target: status_1000_wall_s < 1.
 """
 
@@ -22,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "stable_baselines3", "gymnasium", "wandb", "tensorboard", "matplotlib", "submitit")
 
 
 def _populate(root: Path, count: int) -> None:
@@ -92,16 +94,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Time orch status over many run directories.")
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--python", default=sys.executable, help="Interpreter whose orch is timed.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="orch-bench-status-") as tmp:
         root = Path(tmp)
         _populate(root, args.runs)
-        command = [sys.executable, "-m", "orchestrator.cli", "status", "--all", "--json", "--artifact-root", tmp]
+        report_heavy = (
+            "import atexit, sys; from orchestrator.cli import main; atexit.register(lambda: sys.stderr.write("
+            f"'HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules)));"
+            f"sys.exit(main(['status', '--all', '--json', '--artifact-root', {tmp!r}]))"
+        )
+        command = [args.python, "-c", report_heavy]
         walls, cpus, rows = [], [], 0
         for _ in range(args.repeat):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+            result = subprocess.run(command, capture_output=True, text=True, cwd=tmp)  # orch as installed
             walls.append(time.perf_counter() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
@@ -109,6 +117,7 @@ def main() -> None:
                 print(json.dumps({"error": result.stderr.strip()[-2000:]}))
                 sys.exit(1)
             document = json.loads(result.stdout)
+            heavy = result.stderr.rsplit("HEAVY=", 1)[-1].strip()
             rows = len(document["runs"])
             unsynced = sum(r["wandb_unsynced"] for r in document["runs"])
             resumable = sum(1 for r in document["runs"] if r["resume_command"])
@@ -121,6 +130,8 @@ def main() -> None:
                 "wandb_unsynced_files": unsynced,
                 "runs_with_resume_command": resumable,
                 "status_1000_cpu_s": round(statistics.median(cpus), 3),
+                "python": args.python,
+                "heavy_modules_imported": heavy.split(",") if heavy else [],
                 "walls_s": [round(w, 3) for w in walls],
                 "load_average_1min": round(os.getloadavg()[0], 2),
                 "target_s": 1.0,

@@ -5,7 +5,9 @@ from manifests.archive import ArchiveManifest as ArchiveManifest
 from manifests.archive import LeftOutFile as LeftOutFile
 from manifests.archive import load_archive_manifest as load_archive_manifest
 from manifests.archive import save_archive_manifest as save_archive_manifest
+from manifests.errors import ExitCode as ExitCode
 from manifests.errors import ManifestError as ManifestError
+from manifests.errors import OrchError as OrchError
 from manifests.io import atomic_path as atomic_path
 from manifests.io import atomic_write_bytes as atomic_write_bytes
 from manifests.io import atomic_write_json as atomic_write_json
@@ -18,6 +20,8 @@ from manifests.locks import RunDirLock as RunDirLock
 from manifests.locks import RunLockedError as RunLockedError
 from manifests.locks import manifest_lock as manifest_lock
 from manifests.locks import trainer_holding as trainer_holding
+from manifests.models import ACTIVE_STATES as ACTIVE_STATES
+from manifests.models import RESUMABLE_STATES as RESUMABLE_STATES
 from manifests.models import RUN_STATES as RUN_STATES
 from manifests.models import TERMINAL_STATES as TERMINAL_STATES
 from manifests.models import ArchiveRecord as ArchiveRecord
@@ -37,7 +41,9 @@ from manifests.store import save_run_manifest as save_run_manifest
 from manifests.store import update_run_manifest as update_run_manifest
 
 __all__ = [
+    "ACTIVE_STATES",
     "ENV_ARTIFACT_ROOT",
+    "RESUMABLE_STATES",
     "RUN_STATES",
     "TERMINAL_STATES",
     "ArchiveManifest",
@@ -45,8 +51,10 @@ __all__ = [
     "ArchivedFile",
     "Attempt",
     "CheckpointRecord",
+    "ExitCode",
     "LeftOutFile",
     "ManifestError",
+    "OrchError",
     "PolicyManifest",
     "RunDirLock",
     "RunLockedError",

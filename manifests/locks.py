@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from manifests.errors import OrchError
+
 __all__ = [
     "MANIFEST_LOCK",
     "TRAINER_LOCK",
@@ -45,7 +47,7 @@ class LockTimeout(OSError):
     """The lock was not free within the time allowed."""
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(OrchError, RuntimeError):
     """A trainer is already running in this run directory (the message says which process holds it)."""
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
 __all__ = [
+    "ACTIVE_STATES",
+    "RESUMABLE_STATES",
     "RUN_STATES",
     "TERMINAL_STATES",
     "ArchiveRecord",
@@ -26,7 +28,12 @@ __all__ = [
 
 RunState = Literal["pending", "running", "completed", "failed", "preempted", "cancelled"]
 RUN_STATES: tuple[str, ...] = ("pending", "running", "completed", "failed", "preempted", "cancelled")
+# A run in one of these has ended: nothing will write to it again unless it is resumed.
 TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+# Not ended: waiting, training, or waiting to be requeued (a job may still come and write).
+ACTIVE_STATES: frozenset[str] = frozenset(RUN_STATES) - TERMINAL_STATES
+# Ended without completing: orch resume puts such a run back, and the same config may be submitted again.
+RESUMABLE_STATES: frozenset[str] = frozenset({"failed", "cancelled"})
 
 _T = TypeVar("_T", bound="_Model")
 

@@ -1,8 +1,9 @@
 """The ``orch`` command line: the only module that imports typer.
 
 Each command parses its options, calls one domain function, and renders the result. Domain code raises
-:class:`~orchestrator.errors.OrchError`; :func:`main` turns it into one line per problem and exit code 2 (no
-traceback). Anything else is an internal fault: exit 1, traceback written to a file whose path is printed.
+:class:`~orchestrator.errors.OrchError`; :func:`main` turns it into one line per problem and the error's exit code
+(:class:`~orchestrator.errors.ExitCode`: 2 bad input, 3 an outcome that says no; no traceback). Anything else is an
+internal fault: exit 1, traceback written to a file whose path is printed.
 Heavy modules are imported inside command bodies so ``orch validate``/``status``/``archive`` stay fast.
 """
 
@@ -22,7 +23,7 @@ import typer
 import typer.core
 
 from orchestrator import __version__
-from orchestrator.errors import OrchError
+from orchestrator.errors import ExitCode, OrchError
 
 # Help panels, in the order they are shown.
 PANEL_CONFIG = "Config"
@@ -30,10 +31,6 @@ PANEL_RUN = "Run"
 PANEL_INSPECT = "Inspect"
 PANEL_ARCHIVE = "Archive"
 PANEL_ENV = "Environment"
-
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USAGE = 2
 
 app = typer.Typer(
     name="orch",
@@ -47,7 +44,7 @@ app = typer.Typer(
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"orch {__version__}")
-        raise typer.Exit(EXIT_OK)
+        raise typer.Exit(ExitCode.OK)
 
 
 @app.callback()
@@ -109,12 +106,10 @@ def validate_command(
 
             for table in resolved_tables(report.resolved):
                 out_console.print(table)
-    raise typer.Exit(EXIT_OK if all(r.valid for r in reports) else EXIT_USAGE)
+    raise typer.Exit(ExitCode.OK if all(r.valid for r in reports) else ExitCode.USAGE)
 
 
 # ------------------------------------------------------------------------------------------------ run / submit
-EXIT_RUN_FAILED = 3  # a run (orch run) or a waited-for submission (orch submit --wait) ended failed or cancelled
-
 ClusterOpt = Annotated[
     str | None,
     typer.Option("--cluster", "-c", help="Cluster profile name or YAML path (default: local). See docs/launch.md."),
@@ -142,21 +137,28 @@ def run_command(
     strict: StrictOpt = False,
 ) -> None:
     """Run one config here, in the foreground (exit 0 completed, 3 failed); --resume RUN_DIR continues a run."""
+    from orchestrator.errors import RunFailed
     from orchestrator.launch.submit import resume_run, run_one
 
     if (config is None) == (resume is None):
         raise typer.BadParameter("give a CONFIG to run, or --resume RUN_DIR (not both)")
-    if resume is not None:
-        outcome = resume_run(resume)
-    else:
-        assert config is not None  # guaranteed by the check above
-        outcome = run_one(config, overrides=overrides or (), seed=seed, root=artifact_root, dry_run=dry_run,
-                          strict=strict)  # fmt: skip
-    note = " (dry run, temporary artifact root)" if outcome.dry_run else ""
-    typer.echo(f"run {outcome.run_id}: {outcome.status}{note} -> {outcome.run_dir}")
-    if outcome.status != "completed":
-        typer.echo(f"error: {outcome.error or 'the run did not complete'}", err=True)
-        raise typer.Exit(EXIT_RUN_FAILED)
+    try:
+        if resume is not None:
+            outcome = resume_run(resume)
+        else:
+            assert config is not None  # guaranteed by the check above
+            outcome = run_one(config, overrides=overrides or (), seed=seed, root=artifact_root, dry_run=dry_run,
+                              strict=strict)  # fmt: skip
+    except RunFailed as failed:  # the line that says where the run is comes first, then the error
+        _echo_outcome(failed.outcome)
+        raise
+    _echo_outcome(outcome)
+
+
+def _echo_outcome(outcome: Any) -> None:
+    if outcome is not None:
+        note = " (dry run, temporary artifact root)" if outcome.dry_run else ""
+        typer.echo(f"run {outcome.run_id}: {outcome.status}{note} -> {outcome.run_dir}")
 
 
 @app.command("submit", rich_help_panel=PANEL_RUN)
@@ -210,8 +212,11 @@ def _wait_and_exit(root: Path, sweep_id: str) -> None:
         typer.echo("waiting: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), err=True)
 
     report = wait_for(root, sweep_id, on_update=show)
-    if any(r.status != "completed" for r in report.runs):
-        raise typer.Exit(EXIT_RUN_FAILED)
+    ended_badly = [r for r in report.runs if r.status != "completed"]
+    if ended_badly:
+        from orchestrator.errors import RunFailed
+
+        raise RunFailed([f"{r.run_id} {r.status}: {r.error or 'did not complete'}" for r in ended_badly])
 
 
 # ------------------------------------------------------------------------------------------------ study
@@ -461,9 +466,6 @@ def logs_command(
         sys.stdout.flush()
 
 
-EXIT_NOT_CANCELLED = 3  # orch cancel: some runs could not be stopped and are still running (named on stderr)
-
-
 @app.command("cancel", rich_help_panel=PANEL_RUN)
 def cancel_command(
     targets: RunRefsArg,
@@ -485,13 +487,13 @@ def cancel_command(
     if not yes and sys.stdin.isatty():
         typer.confirm(f"cancel {len(runs)} run(s) ({', '.join(t.run_id for t in runs[:3])}...)?", abort=True)
     result = cancel_runs(runs)
-    for run_id, why in result.left_running.items():
-        typer.echo(f"error: {run_id} is still running: {why}", err=True)
     finished = f"; {len(result.skipped)} finished first" if result.skipped else ""
     typer.echo(f"cancelled {len(result.cancelled)} run(s); {len(ended)} had already ended{finished}")
     if not result.complete:
-        typer.echo(f"not cancelled: {len(result.left_running)} run(s) left running (see above)", err=True)
-        raise typer.Exit(EXIT_NOT_CANCELLED)
+        from orchestrator.errors import NotAllDone
+
+        left = [f"{run_id} is still running: {why}" for run_id, why in result.left_running.items()]
+        raise NotAllDone([*left, f"not cancelled: {len(result.left_running)} run(s) left running"])
 
 
 def _cancel_study(root: Path, folder: Path, *, yes: bool) -> None:
@@ -500,17 +502,14 @@ def _cancel_study(root: Path, folder: Path, *, yes: bool) -> None:
     if not yes and sys.stdin.isatty():
         typer.confirm(f"stop every worker of study {folder.name}?", abort=True)
     result = cancel_study(root, folder)
-    for job_id, why in result.left_running.items():
-        typer.echo(f"error: {job_id} is still running: {why}", err=True)
     typer.echo(
         f"study {result.name}: stopped {len(result.stopped)} worker job(s), {len(result.runs_cancelled)} trial run(s) "
         f"cancelled; orch study CONFIG continues it (their trials are asked again)"
     )
     if result.left_running:
-        raise typer.Exit(EXIT_NOT_CANCELLED)
+        from orchestrator.errors import NotAllDone
 
-
-EXIT_NOT_RESUMED = 3  # orch resume: some runs were resubmitted, others were refused (named on stderr)
+        raise NotAllDone([f"{job_id} is still running: {why}" for job_id, why in result.left_running.items()])
 
 
 @app.command("resume", rich_help_panel=PANEL_RUN)
@@ -566,13 +565,11 @@ def _print_resume(result: Any, json_output: bool, stalled: bool) -> None:
             typer.echo("no stalled runs" if stalled else "nothing to resume")
     for note in result.notes:
         typer.echo(f"warning: {note}", err=True)
-    for run_id, why in result.refused.items():
-        typer.echo(f"error: {run_id} not resumed: {why}", err=True)
-    if result.refused:
-        raise typer.Exit(EXIT_NOT_RESUMED if result.resumed else EXIT_USAGE)
+    if result.refused:  # some resumed: the outcome is partly no (3); none resumed: every name was refused (2)
+        from orchestrator.errors import LaunchError, NotAllDone
 
-
-EXIT_NOT_SYNCED = 3  # orch sync: some runs could not be uploaded (named on stderr)
+        refused = [f"{run_id} not resumed: {why}" for run_id, why in result.refused.items()]
+        raise NotAllDone(refused) if result.resumed else LaunchError(refused)
 
 
 @app.command("sync", rich_help_panel=PANEL_RUN)
@@ -602,11 +599,11 @@ def sync_command(
     result = sync_runs(items, timeout_s=timeout)
     for run_id, count in result.synced.items():
         typer.echo(f"synced {run_id}: {count} file(s)")
-    for run_id, why in result.failed.items():
-        typer.echo(f"error: {run_id} not synced: {why}", err=True)
     typer.echo(f"{len(result.synced)} run(s) synced, {len(result.nothing)} had nothing to upload")
     if result.failed:
-        raise typer.Exit(EXIT_NOT_SYNCED)
+        from orchestrator.errors import NotAllDone
+
+        raise NotAllDone([f"{run_id} not synced: {why}" for run_id, why in result.failed.items()])
 
 
 # ------------------------------------------------------------------------------------------------ eval / bench
@@ -646,7 +643,6 @@ def bench_command(
 
 # ---------------------------------------------------------------------------------------------- validate
 PANEL_VALIDATE = "Validate"
-EXIT_GATE_FAILED = 3  # a gate ran and said no (distinct from 1, a crash, and 2, bad input)
 
 gate_app = typer.Typer(
     name="gate",
@@ -683,7 +679,9 @@ def _print_gate(passed: bool, verdict: str, summary: object, *, quiet: bool) -> 
         out_console.print_json(json.dumps(summary, default=str))
     out_console.print(verdict, markup=False, highlight=False)
     if not passed:
-        raise typer.Exit(EXIT_GATE_FAILED)
+        from orchestrator.errors import GateFailed
+
+        raise GateFailed(f"the runs did not pass the gate: {verdict.splitlines()[-1]}")
 
 
 @gate_app.command("baseline")
@@ -749,15 +747,23 @@ def _part_printer(quiet: bool) -> Callable[[Any], None]:
     return show
 
 
+def _end_suite(suite: Any) -> None:
+    """The suite's verdict line; a failed suite ends with exit code 3."""
+    verdict = suite.verdict.splitlines()[-1]
+    typer.echo(verdict)
+    if not suite.passed:
+        from orchestrator.errors import GateFailed
+
+        raise GateFailed(f"gate {suite.suite} failed: {', '.join(p.name for p in suite.parts if p.status == 'fail')}")
+
+
 @gate_app.command("cpu")
 def gate_cpu_command(workdir: WorkdirOpt = None, record: RecordOpt = False, quiet: QuietOpt = False) -> None:
     """Dreamer math + RSSM tests, a 1-2 update CPU train smoke, a deterministic standing-still run vs its baseline."""
     from orchestrator.gate.gates import run_cpu_gate
 
     suite = run_cpu_gate(workdir=workdir, record=record, on_part=_part_printer(quiet))
-    typer.echo(suite.verdict.splitlines()[-1])
-    if not suite.passed:
-        raise typer.Exit(EXIT_GATE_FAILED)
+    _end_suite(suite)
 
 
 @gate_app.command("gpu")
@@ -766,9 +772,7 @@ def gate_gpu_command(workdir: WorkdirOpt = None, record: RecordOpt = False, quie
     from orchestrator.gate.gates import run_gpu_gate
 
     suite = run_gpu_gate(workdir=workdir, record=record, on_part=_part_printer(quiet))
-    typer.echo(suite.verdict.splitlines()[-1])
-    if not suite.passed:
-        raise typer.Exit(EXIT_GATE_FAILED)
+    _end_suite(suite)
 
 
 @app.command("plot", rich_help_panel=PANEL_VALIDATE)
@@ -803,7 +807,6 @@ def plot_command(
 # ----------------------------------------------------------------------------------------------- archive
 # `orch archive RUN...` is short for `orch archive create RUN...`: _ArchiveGroup inserts "create" when the first
 # argument is not a subcommand name (a run named like a subcommand needs the explicit `create`).
-EXIT_ARCHIVE_BAD = 3  # verify ran and found a damaged or tampered archive (2 stays "bad input")
 
 
 class _ArchiveGroup(typer.core.TyperGroup):
@@ -887,7 +890,7 @@ def archive_verify_command(
 ) -> None:
     """Recompute every checksum; report missing, changed and extra files. Exit 3 when any archive is damaged."""
     from orchestrator.archive import verify_archive
-    from orchestrator.console import ByteProgress, err_console, out_console
+    from orchestrator.console import ByteProgress, out_console
 
     reports = [verify_archive(a, ByteProgress()) for a in archives]
     if json_out:
@@ -895,10 +898,11 @@ def archive_verify_command(
     for r in reports:
         if r.ok and not json_out:
             typer.echo(f"ok {r.archive} ({r.run_id}, {r.files} files)")
-        for line in r.lines():
-            err_console.print(f"error: {line}", markup=False, highlight=False)
-    if not all(r.ok for r in reports):
-        raise typer.Exit(EXIT_ARCHIVE_BAD)
+    damaged = [line for r in reports for line in r.lines()]
+    if damaged:
+        from orchestrator.errors import ArchiveDamaged
+
+        raise ArchiveDamaged(damaged)
 
 
 @archive_app.command("restore")
@@ -942,7 +946,6 @@ env_app = typer.Typer(
     name="env", help="Look at and check scenario matrices, on the embedded simulator or Robot SF.", no_args_is_help=True
 )
 app.add_typer(env_app, name="env", rich_help_panel=PANEL_ENV)
-EXIT_ENV_CHECK_FAILED = 3  # env check ran and a scenario failed (2 stays "bad input": an unreadable matrix)
 ScenarioFileArg = Annotated[Path, typer.Argument(help="A scenario matrix YAML (Robot SF format).", show_default=False)]
 BackendOpt = Annotated[str, typer.Option("--backend", help="embedded (orch's simulator) or robot_sf (Robot SF).")]
 
@@ -968,8 +971,11 @@ def env_check_command(
             row = (r.scenario, "yes" if r.ok else "NO", str(r.pedestrians), f"{r.steps_per_s:.0f}")
             table.add_row(*row, "ok" if r.space_ok else "MISMATCH", str(r.episodes), str(r.collisions), r.error)
         out_console.print(table)
-    if not all(r.ok for r in results):
-        raise typer.Exit(EXIT_ENV_CHECK_FAILED)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        from orchestrator.errors import EnvCheckFailed
+
+        raise EnvCheckFailed([f"scenario {r.scenario} failed its check: {r.error or 'see the table'}" for r in failed])
 
 
 @env_app.command("preview")
@@ -991,26 +997,26 @@ def _report_internal_fault(exc: BaseException) -> int:
     with os.fdopen(fd, "w") as handle:
         traceback.print_exception(exc, file=handle)
     print(f"orch: internal error: {type(exc).__name__}: {exc} (traceback in {path})", file=sys.stderr)
-    return EXIT_INTERNAL
+    return ExitCode.INTERNAL
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: run the app and map errors to exit codes (0 ok, 1 internal, 2 bad input)."""
+    """Console-script entry point: run the app and map errors to exit codes (:class:`ExitCode`, in the README)."""
     try:
         app(args=argv, prog_name="orch", standalone_mode=True)
     except SystemExit as exc:  # typer/click end every command this way; usage errors come as code 2
         code = exc.code
-        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_INTERNAL)
+        return code if isinstance(code, int) else (ExitCode.OK if code is None else ExitCode.INTERNAL)
     except OrchError as exc:
         for line in exc.lines():
             print(f"error: {line}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:
         return _report_internal_fault(exc)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import trainers.envs.spec as env_spec
 from orchestrator.errors import EnvError
+from orchestrator.extras import require_extra
 
 __all__ = ["check_scenarios", "preview"]
 
@@ -30,6 +31,7 @@ def check_scenarios(path: Path, *, steps: int, contract: str, backend: str = "em
         raise EnvError(f"--contract {contract!r} is not one of {', '.join(env_spec.CONTRACTS)}")
     if steps < 1:
         raise EnvError("--steps must be at least 1")
+    require_extra("train", "orch env check")
     _check_backend(backend)
     try:
         return env_spec.load_tool("check")(path, steps=steps, contract=contract, backend=backend)
@@ -39,6 +41,8 @@ def check_scenarios(path: Path, *, steps: int, contract: str, backend: str = "em
 
 def preview(path: Path, out: Path, *, scenario: str | None, backend: str = "embedded") -> Path:
     """Write the preview PNG of one scenario."""
+    require_extra("train", "orch env preview")
+    require_extra("plot", "orch env preview")
     _check_backend(backend)
     try:
         return env_spec.load_tool("preview")(path, out, scenario=scenario, backend=backend)

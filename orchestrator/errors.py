@@ -1,31 +1,41 @@
 """The orch exception tree. Messages are for a person: what is wrong and how to fix it.
 
-``cli.py`` turns :class:`OrchError` into a one-line message and exit code 2; anything else is an internal fault
+The root, :class:`OrchError`, and the exit codes (:class:`ExitCode`) live in ``manifests.errors`` so that every layer
+raises into one tree; this module adds the orchestrator's errors and re-exports the root. Each class carries its exit
+code: bad input is 2 (the default), an outcome that says no is 3 (:class:`OutcomeError` and its subclasses).
+``cli.py`` turns an :class:`OrchError` into one line per problem and its code; anything else is an internal fault
 (exit 1). Library code never exits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from manifests.errors import ExitCode as ExitCode
+from manifests.errors import ManifestError as ManifestError
+from manifests.errors import OrchError as OrchError
 
 __all__ = [
+    "ArchiveDamaged",
     "ArchiveError",
     "ConfigError",
     "ConfigIssue",
+    "EnvCheckFailed",
     "EnvError",
+    "ExitCode",
+    "GateFailed",
     "LaunchError",
+    "ManifestError",
+    "MissingExtra",
+    "NotAllDone",
     "OrchError",
+    "OutcomeError",
+    "RunFailed",
     "RunRefError",
     "StatusError",
 ]
-
-
-class OrchError(Exception):
-    """Base of every error orch reports to a user (exit code 2)."""
-
-    def lines(self) -> list[str]:
-        """The lines to print, one per problem."""
-        return [str(self)]
 
 
 @dataclass(frozen=True)
@@ -76,3 +86,41 @@ class EnvError(OrchError):
 
 class ArchiveError(OrchError):
     """An archive could not be written, verified or restored safely."""
+
+
+class MissingExtra(OrchError):
+    """A command needs an optional part of orch that is not installed (``pip install 'orch[train]'``)."""
+
+
+# ------------------------------------------------------------------------------------------------ exit code 3
+class OutcomeError(OrchError):
+    """The command ran and its answer is no. Exit code 3, distinct from bad input (2) and a fault in orch (1)."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.FAILED
+
+
+class RunFailed(OutcomeError):
+    """A run (``orch run``) or a waited-for submission (``orch submit --wait``) ended failed or cancelled.
+
+    ``outcome`` is what ``orch run`` reports about the run (its id, directory and status), when there is one run.
+    """
+
+    def __init__(self, problems: str | Sequence[str], *, outcome: Any = None):
+        super().__init__(problems)
+        self.outcome = outcome
+
+
+class NotAllDone(OutcomeError):
+    """Some of the runs named were not cancelled, resumed or synced (each is named, with why)."""
+
+
+class GateFailed(OutcomeError):
+    """A validation gate ran and at least one of its checks failed."""
+
+
+class ArchiveDamaged(OutcomeError):
+    """``orch archive verify`` read an archive and found it damaged or tampered with."""
+
+
+class EnvCheckFailed(OutcomeError):
+    """``orch env check`` ran every scenario and at least one failed."""

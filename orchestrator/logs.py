@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from manifests import TERMINAL_STATES
 from orchestrator.errors import StatusError
 from orchestrator.launch.backend import job_alive
 from orchestrator.launch.rundir import attempt_log_paths, read_run_json
 from orchestrator.runref import resolve_run
 
 __all__ = ["LogSource", "follow_log", "locate_log", "read_log"]
-
-_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 @dataclass(frozen=True)
@@ -91,22 +90,36 @@ def follow_log(
             yield chunk
             continue
         data = read_run_json(source.run_dir) or {}
-        count = len(data.get("attempts") or [])
-        if follow_attempts and count > attempt:
+        if follow_attempts and len(data.get("attempts") or []) > attempt:
             attempt += 1
             path = attempt_log_paths(source.run_dir, attempt)[1 if source.stream == "stderr" else 0]
             offset = 0
             yield f"\n---- attempt {attempt} ----\n"
             continue
-        if data.get("status") in _TERMINAL and (count <= attempt or not follow_attempts):
-            return
-        if idle and idle % alive_every == 0 and alive(data) is False:
-            yield f"\n---- the job is gone; run.json still says {data.get('status')} (see orch status) ----\n"
+        end = _end_of_follow(
+            data, attempt, follow_attempts, check_alive=idle > 0 and idle % alive_every == 0, alive=alive
+        )
+        if end is not None:
+            if end:  # the job is gone: say so as the last line
+                yield end
             return
         idle += 1
         if max_idle_polls is not None and idle > max_idle_polls:
             return
         sleep(poll_s)
+
+
+def _end_of_follow(
+    data: dict, attempt: int, follow_attempts: bool, *, check_alive: bool, alive: Callable[[dict], bool | None]
+) -> str | None:
+    """None to keep following; ``""`` when the run has ended (and no later attempt is to follow); a last line when
+    its job is gone although ``run.json`` says otherwise (asked only when ``check_alive``)."""
+    count = len(data.get("attempts") or [])
+    if data.get("status") in TERMINAL_STATES and (count <= attempt or not follow_attempts):
+        return ""
+    if check_alive and alive(data) is False:
+        return f"\n---- the job is gone; run.json still says {data.get('status')} (see orch status) ----\n"
+    return None
 
 
 def _read_from(path: Path, offset: int) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from manifests import RunManifest, trainer_holding, update_run_manifest, utc_now
+from manifests import RESUMABLE_STATES, RunManifest, trainer_holding, update_run_manifest, utc_now
 from orchestrator.errors import LaunchError
 from orchestrator.launch.backend import Backend, JobHandle, backend_class, backend_for
 from orchestrator.launch.clusters import ClusterProfile, load_cluster, profile_from_dict
@@ -71,24 +71,38 @@ def check_not_alive(runs: Sequence[tuple[Path, Mapping[str, Any]]]) -> dict[str,
     asks: dict[type[Backend], list[tuple[str, str]]] = {}
     for run_dir, data in runs:
         run_id = str(data.get("run_id") or run_dir.name)
-        holder = trainer_holding(run_dir)
-        if holder is not None:
-            who = ", ".join(f"{k} {v}" for k, v in holder.items() if v)
-            refused[run_id] = f"a trainer is running it now ({who})"
-            continue
-        sched = data.get("scheduler") or {}
-        if not sched.get("job_id"):
-            continue  # never queued
-        backend = backend_for(sched)
-        if backend is None:
-            refused[run_id] = f"run.json names backend {sched.get('backend')!r}, which this orch does not know"
-            continue
-        why = backend.unreachable(sched)
-        job_id = backend.job_id(sched)
-        if why or not job_id:
-            refused[run_id] = f"cannot tell whether its job is alive: {why or 'no job id'}"
-            continue
-        asks.setdefault(backend, []).append((run_id, job_id))
+        answer = _job_to_ask(run_dir, data)
+        if isinstance(answer, str):
+            refused[run_id] = answer
+        elif answer is not None:
+            asks.setdefault(answer[0], []).append((run_id, answer[1]))
+    refused.update(_ask_backends(asks))
+    return refused
+
+
+def _job_to_ask(run_dir: Path, data: Mapping[str, Any]) -> str | tuple[type[Backend], str] | None:
+    """What decides whether a run is alive: why it is (a trainer holds it) or cannot be told, as a sentence; the
+    backend and job id to ask; or None, when it was never queued."""
+    holder = trainer_holding(run_dir)
+    if holder is not None:
+        who = ", ".join(f"{k} {v}" for k, v in holder.items() if v)
+        return f"a trainer is running it now ({who})"
+    sched = data.get("scheduler") or {}
+    if not sched.get("job_id"):
+        return None
+    backend = backend_for(sched)
+    if backend is None:
+        return f"run.json names backend {sched.get('backend')!r}, which this orch does not know"
+    why = backend.unreachable(sched)
+    job_id = backend.job_id(sched)
+    if why or not job_id:
+        return f"cannot tell whether its job is alive: {why or 'no job id'}"
+    return backend, job_id
+
+
+def _ask_backends(asks: Mapping[type[Backend], list[tuple[str, str]]]) -> dict[str, str]:
+    """One question per backend for all its jobs; run id -> why not, for each run whose job is (or may be) alive."""
+    refused: dict[str, str] = {}
     for backend, pairs in asks.items():
         try:
             alive = backend.alive([job_id for _, job_id in pairs])
@@ -137,25 +151,30 @@ def _recorded_profile(sched: Mapping[str, Any], overrides: Mapping[str, Any], no
     if not recorded:
         return load_cluster(name, dict(overrides))
     source = recorded.pop("source", None)
-    hidden_env = [k for k, v in dict(recorded.get("env") or {}).items() if v == REDACTED]
-    hidden_setup = any(REDACTED in str(line) for line in recorded.get("setup") or [])
-    if hidden_env or hidden_setup:
-        current = _current_profile(source, name)
-        env = dict(recorded.get("env") or {})
-        for key in hidden_env:
-            value = (current.env.get(key) if current else None) or os.environ.get(key)
-            if value is None:
-                env.pop(key)
-                notes.append(
-                    f"{key} is secret and neither the profile file nor this shell has it: the job runs without"
-                )
-            else:
-                env[key] = value
-        recorded["env"] = env
-        if hidden_setup:
-            recorded["setup"] = list(current.setup) if current else []
+    _restore_secrets(recorded, source, name, notes)
     merged = {**recorded, **dict(overrides)}
     return profile_from_dict(merged, source=Path(str(source)) if source else None, default_name=name)
+
+
+def _restore_secrets(recorded: dict[str, Any], source: Any, name: str, notes: list[str]) -> None:
+    """Put back the secret values ``recorded`` shows redacted: from the profile's file as it is now, else from this
+    shell's environment; a variable found in neither is dropped (and said so in ``notes``)."""
+    hidden_env = [k for k, v in dict(recorded.get("env") or {}).items() if v == REDACTED]
+    hidden_setup = any(REDACTED in str(line) for line in recorded.get("setup") or [])
+    if not (hidden_env or hidden_setup):
+        return
+    current = _current_profile(source, name)
+    env = dict(recorded.get("env") or {})
+    for key in hidden_env:
+        value = (current.env.get(key) if current else None) or os.environ.get(key)
+        if value is None:
+            env.pop(key)
+            notes.append(f"{key} is secret and neither the profile file nor this shell has it: the job runs without")
+        else:
+            env[key] = value
+    recorded["env"] = env
+    if hidden_setup:
+        recorded["setup"] = list(current.setup) if current else []
 
 
 def _current_profile(source: Any, name: str) -> ClusterProfile | None:
@@ -214,6 +233,22 @@ def resume_runs(
 ) -> ResumeResult:
     """Resubmit every run among ``run_dirs`` that needs it and that nothing runs any more."""
     result = ResumeResult()
+    candidates = _candidates(run_dirs, result)
+    result.refused = check_not_alive(candidates)
+    ended = [d for d, data in candidates if data.get("status") in RESUMABLE_STATES]
+    winding = [d for d in ended if str((read_run_json(d) or {}).get("run_id", d.name)) in result.refused]
+    if winding:  # ended a moment ago: its job may still be winding down; wait a little rather than refuse
+        still = set(wait_until_gone(winding, timeout_s=wind_down_s, poll_s=0.5))
+        result.refused = {k: v for k, v in result.refused.items() if k in still or k not in _ids(winding)}
+    allowed = [(d, data) for d, data in candidates if str(data.get("run_id") or d.name) not in result.refused]
+    groups = _by_backend(allowed, cluster, cluster_overrides or {}, result.notes)
+    for (backend_name, _), (profile, members) in groups.items():
+        _resubmit(root, backend_name, profile, members, reason, result)
+    return result
+
+
+def _candidates(run_dirs: Sequence[Path], result: ResumeResult) -> list[tuple[Path, dict[str, Any]]]:
+    """The runs that may need resuming, with their run.json; completed runs and dry runs noted as skipped."""
     candidates: list[tuple[Path, dict[str, Any]]] = []
     for run_dir in run_dirs:
         data = read_run_json(run_dir) or {}
@@ -226,25 +261,20 @@ def resume_runs(
             result.skipped[run_id] = f"a trial of study {data['study'].get('name')}: continue it with orch study CONFIG"
         else:
             candidates.append((run_dir, data))
-    result.refused = check_not_alive(candidates)
-    ended = [d for d, data in candidates if data.get("status") in ("failed", "cancelled")]
-    winding = [d for d in ended if str((read_run_json(d) or {}).get("run_id", d.name)) in result.refused]
-    if winding:
-        still = set(wait_until_gone(winding, timeout_s=wind_down_s, poll_s=0.5))
-        result.refused = {k: v for k, v in result.refused.items() if k in still or k not in _ids(winding)}
+    return candidates
+
+
+def _by_backend(
+    runs: Sequence[tuple[Path, dict[str, Any]]], cluster: str | None, overrides: Mapping[str, Any], notes: list[str]
+) -> dict[tuple[str, str], tuple[Any, list[tuple[RunSpec, dict[str, Any]]]]]:
+    """The runs grouped by where they go back to (backend and the full profile), so that each group is one
+    submission."""
     groups: dict[tuple[str, str], tuple[Any, list[tuple[RunSpec, dict[str, Any]]]]] = {}
-    for run_dir, data in candidates:
-        run_id = str(data.get("run_id") or run_dir.name)
-        if run_id in result.refused:
-            continue
-        sched = data.get("scheduler") or {}
-        backend_name, profile = _backend_of(sched, cluster, cluster_overrides or {}, result.notes)
-        spec = resume_spec(run_dir, data)
+    for run_dir, data in runs:
+        backend_name, profile = _backend_of(data.get("scheduler") or {}, cluster, overrides, notes)
         key = (backend_name, json.dumps(profile.to_dict(), sort_keys=True, default=str))
-        groups.setdefault(key, (profile, []))[1].append((spec, data))
-    for (backend_name, _), (profile, members) in groups.items():
-        _resubmit(root, backend_name, profile, members, reason, result)
-    return result
+        groups.setdefault(key, (profile, []))[1].append((resume_spec(run_dir, data), data))
+    return groups
 
 
 def _resubmit(

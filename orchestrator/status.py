@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from manifests import RUN_STATES
+from manifests import ACTIVE_STATES, RESUMABLE_STATES, RUN_STATES, TERMINAL_STATES
 from orchestrator.errors import StatusError
 from orchestrator.launch.backend import JobState, backend_for
 from orchestrator.launch.rundir import iter_run_dirs, newest_submission, read_run_json_checked
@@ -58,7 +58,6 @@ METRIC_PREFERENCE = (
     "reward",
     "loss",
 )
-_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 _SKIP_KEYS = frozenset({"step", "env_steps", "total_steps", "time", "iteration", "wall_time", "fps"})
 
 
@@ -129,39 +128,42 @@ def _step_of(record: dict[str, Any]) -> int | None:
     return None
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def read_progress(run_dir: Path, *, lines: int = 21) -> Progress:
     """Latest step, total, last line time, median interval, rate and latest metric values of a run, from the last
     ``lines`` lines of its metrics.jsonl."""
     path = run_dir / "metrics.jsonl"
     records = [r for r in _tail_records(path, lines) if _step_of(r) is not None]
-    progress = Progress()
     if not records:
-        return progress
-    last = records[-1]
-    progress.step = _step_of(last)
-    totals = [r["total_steps"] for r in records if isinstance(r.get("total_steps"), int | float)]
-    progress.total_steps = int(totals[-1]) if totals else None
-    times = [(float(r["time"]), _step_of(r)) for r in records if isinstance(r.get("time"), int | float)]
-    if times:
-        progress.last_time = times[-1][0]
-    else:
-        try:
-            progress.last_time = path.stat().st_mtime
-        except OSError:
-            progress.last_time = None
-    window = times
-    intervals = [b[0] - a[0] for a, b in itertools.pairwise(window) if b[0] >= a[0]]
-    if intervals:
-        progress.median_interval_s = statistics.median(intervals)
-    if len(window) >= 2:
-        (t0, s0), (t1, s1) = window[0], window[-1]
-        if t1 > t0 and s0 is not None and s1 is not None and s1 >= s0:
-            progress.rate = (s1 - s0) / (t1 - t0)
+        return Progress()
+    totals = [r["total_steps"] for r in records if _number(r.get("total_steps"))]
+    times = [(float(r["time"]), int(_step_of(r) or 0)) for r in records if _number(r.get("time"))]
+    progress = Progress(step=_step_of(records[-1]), total_steps=int(totals[-1]) if totals else None)
+    progress.last_time = times[-1][0] if times else _mtime(path)
+    progress.median_interval_s, progress.rate = _pace(times)
     for record in records:  # newest value of every numeric metric in the tail
-        for key, value in record.items():
-            if key not in _SKIP_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
-                progress.metrics[key] = value
+        progress.metrics.update({k: v for k, v in record.items() if k not in _SKIP_KEYS and _number(v)})
     return progress
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _pace(times: Sequence[tuple[float, int]]) -> tuple[float | None, float | None]:
+    """(median seconds between lines, steps per second) over the (time, step) pairs of the tail."""
+    intervals = [b[0] - a[0] for a, b in itertools.pairwise(times) if b[0] >= a[0]]
+    median = statistics.median(intervals) if intervals else None
+    if len(times) < 2:
+        return median, None
+    (t0, s0), (t1, s1) = times[0], times[-1]
+    return median, (s1 - s0) / (t1 - t0) if t1 > t0 and s1 >= s0 else None
 
 
 def effective_status(manifest: dict[str, Any], job: JobState | None) -> tuple[str, str | None]:
@@ -175,11 +177,11 @@ def effective_status(manifest: dict[str, Any], job: JobState | None) -> tuple[st
     if job.authoritative:
         if job.alive:
             return job.state, None
-        if status in _TERMINAL:
+        if status in TERMINAL_STATES:
             return status, error
         return job.state, job.reason or f"scheduler state {job.raw}"
     # A local process: the manifest knows the phase; a dead process can only mean the run ended.
-    if job.alive or status in _TERMINAL:
+    if job.alive or status in TERMINAL_STATES:
         return status, error
     return "failed", "the job process ended without recording an outcome (see orch logs)"
 
@@ -278,11 +280,6 @@ def _job_key(sched: dict[str, Any]) -> tuple[str, str] | None:
     return (backend.name, job_id) if backend is not None and job_id else None
 
 
-# A run in one of these states may have a job that came back from a final scheduler state (requeued by hand or
-# after a node failure): its job is asked about again even when the cache says it finished.
-_RECHECK = frozenset({"pending", "running", "preempted"})
-
-
 def _scheduler_states(
     root: Path, manifests: Sequence[dict[str, Any]], watcher_factory: Callable[[Path, str], Any] | None
 ) -> tuple[dict[tuple[str, str], JobState], bool, list[str]]:
@@ -293,7 +290,9 @@ def _scheduler_states(
         key = _job_key(data.get("scheduler") or {})
         if key and data.get("status") != "completed":
             by_backend.setdefault(key[0], set()).add(key[1])
-            if data.get("status") in _RECHECK:
+            # an active run's job may have come back from a final state (requeued by hand, a node failure): its
+            # job is asked about again even when the cache says it finished
+            if data.get("status") in ACTIVE_STATES:
                 recheck.setdefault(key[0], set()).add(key[1])
     states: dict[tuple[str, str], JobState] = {}
     stale, messages = False, []
@@ -319,18 +318,49 @@ def _alive_running(job: JobState | None) -> bool:
     return job is not None and job.alive and (job.state == "running" or not job.authoritative)
 
 
-# Runs in these states are put back by orch resume (a STALLED run by orch resume --stalled).
-_RESUMABLE = frozenset({"failed", "cancelled"})
-
-
 def _resume_command(
     root: Path, run_id: str, status: str, stalled: bool, dry_run: bool, *, study_trial: bool = False
 ) -> str | None:
     from orchestrator.resume import resume_hint
 
-    if dry_run or study_trial or not (stalled or status in _RESUMABLE):  # a study's trial: its study brings it back
+    if dry_run or study_trial or not (stalled or status in RESUMABLE_STATES):  # a study's trial: its study resumes it
         return None
     return resume_hint(run_id, root, stalled=stalled)
+
+
+@dataclass(frozen=True)
+class _Pace:
+    """How a run moves: steps, seconds since it last moved, the stall threshold, and what that makes of it."""
+
+    step: int | None
+    total: int | None
+    age: float | None
+    threshold: float
+    stalled: bool
+    eta: float | None
+
+
+def _progress_age(progress: Progress, attempts: Sequence[dict[str, Any]], now: float) -> float | None:
+    """Seconds since the run last moved: its last metrics line, or the start of its newest attempt when that is later
+    (progress made by an earlier attempt does not count against a fresh one)."""
+    last_start = _parse_time(attempts[-1]["start"]) if attempts and attempts[-1].get("start") else None
+    moments = [t for t in (progress.last_time, last_start) if t is not None]
+    return now - max(moments) if moments else None
+
+
+def _pace_of(
+    status: str, job: JobState | None, progress: Progress, data: dict[str, Any], now: float, stall: StallPolicy
+) -> _Pace:
+    recorded = data.get("progress") or {}
+    total = progress.total_steps or recorded.get("total_steps")
+    step = progress.step if progress.step is not None else recorded.get("step")
+    age = _progress_age(progress, data.get("attempts") or [], now)
+    threshold = stall.threshold(progress.median_interval_s)
+    stalled = status == "running" and _alive_running(job) and age is not None and age > threshold
+    eta = None
+    if progress.rate and total is not None and step is not None and status == "running":
+        eta = max(0.0, (int(total) - int(step)) / progress.rate)
+    return _Pace(step, int(total) if total is not None else None, age, threshold, stalled, eta)
 
 
 def _row(
@@ -342,36 +372,22 @@ def _row(
     stall: StallPolicy,
     metric: str | None,
 ) -> RunRow:
-    sched = data.get("scheduler") or {}
     status, error = effective_status(data, job)
     # an ended run needs no rate or stall check: its last lines are enough
-    progress = read_progress(run_dir, lines=21 if status not in _TERMINAL else 4)
-    manifest_progress = data.get("progress") or {}
-    total = progress.total_steps or manifest_progress.get("total_steps")
-    step = progress.step if progress.step is not None else manifest_progress.get("step")
-    attempts = data.get("attempts") or []
-    last_start = None
-    if attempts and attempts[-1].get("start"):
-        last_start = _parse_time(attempts[-1]["start"])
-    reference = progress.last_time if progress.last_time is not None else last_start
-    # progress made by an earlier attempt does not count against a fresh one
-    if progress.last_time is not None and last_start is not None and last_start > progress.last_time:
-        reference = last_start
-    age = now - reference if reference is not None else None
-    threshold = stall.threshold(progress.median_interval_s)
-    stalled = status == "running" and _alive_running(job) and age is not None and age > threshold
-    eta = None
-    if progress.rate and total is not None and step is not None and status == "running":
-        eta = max(0.0, (int(total) - int(step)) / progress.rate)
+    progress = read_progress(run_dir, lines=21 if status not in TERMINAL_STATES else 4)
+    pace = _pace_of(status, job, progress, data, now, stall)
     name, value = _pick_metric({**(data.get("metrics") or {}), **progress.metrics}, metric)
     run_id = str(data.get("run_id") or run_dir.name)
+    sched = data.get("scheduler") or {}
+    attempts = data.get("attempts") or []
+    dry_run = bool(data.get("dry_run"))
     return RunRow(
         run_id=run_id,
         status=status if status in RUN_STATES else "pending",
-        stalled=stalled,
+        stalled=pace.stalled,
         job_id=str(sched["job_id"]) if sched.get("job_id") else None,
-        step=step,
-        total_steps=int(total) if total is not None else None,
+        step=pace.step,
+        total_steps=pace.total,
         name=str(data.get("name") or ""),
         trainer=str(data.get("trainer") or ""),
         seed=data.get("seed"),
@@ -381,19 +397,17 @@ def _row(
         scheduler_state=job.raw if job else None,
         node=(job.node if job else None) or (attempts[-1].get("node") if attempts else None),
         rate_steps_per_s=progress.rate,
-        eta_s=eta,
-        last_progress_age_s=age,
-        stall_threshold_s=threshold,
+        eta_s=pace.eta,
+        last_progress_age_s=pace.age,
+        stall_threshold_s=pace.threshold,
         metric=name,
         metric_value=value,
         requeue_count=int(data.get("requeue_count") or 0),
         attempts=len(attempts),
         error=error,
         run_dir=str(run_dir),
-        dry_run=bool(data.get("dry_run")),
-        resume_command=_resume_command(
-            root, run_id, status, stalled, bool(data.get("dry_run")), study_trial="study" in data
-        ),
+        dry_run=dry_run,
+        resume_command=_resume_command(root, run_id, status, pace.stalled, dry_run, study_trial="study" in data),
         wandb_unsynced=len(unsynced_wandb_files(run_dir)),
     )
 
@@ -408,36 +422,36 @@ def _parse_time(text: str) -> float | None:
 
 
 def _groups(rows: list[RunRow]) -> list[GroupRow]:
+    """One group per config hash that two or more runs share (the seeds of one config)."""
     buckets: dict[str, list[RunRow]] = {}
     for row in rows:
         if row.config_hash:
             buckets.setdefault(row.config_hash, []).append(row)
-    groups = []
-    for config_hash, members in buckets.items():
-        if len(members) < 2:
-            continue
-        names = [m.metric for m in members if m.metric]
-        metric = max(set(names), key=names.count) if names else None
-        values = [m.metric_value for m in members if m.metric == metric and m.metric_value is not None]
-        statuses: dict[str, int] = {}
-        for m in members:
-            key = "stalled" if m.stalled else m.status
-            statuses[key] = statuses.get(key, 0) + 1
-        groups.append(
-            GroupRow(
-                name=members[0].name,
-                config_hash=config_hash,
-                run_ids=[m.run_id for m in members],
-                statuses=statuses,
-                metric=metric,
-                n=len(values),
-                mean=statistics.fmean(values) if values else None,
-                std=statistics.stdev(values) if len(values) > 1 else (0.0 if values else None),
-                min=min(values) if values else None,
-                max=max(values) if values else None,
-            )
-        )
-    return groups
+    return [_group(config_hash, members) for config_hash, members in buckets.items() if len(members) >= 2]
+
+
+def _group(config_hash: str, members: list[RunRow]) -> GroupRow:
+    """The seeds' states, and the spread of the metric most of them show."""
+    names = [m.metric for m in members if m.metric]
+    metric = max(set(names), key=names.count) if names else None
+    values = [m.metric_value for m in members if m.metric == metric and m.metric_value is not None]
+    statuses: dict[str, int] = {}
+    for m in members:
+        key = "stalled" if m.stalled else m.status
+        statuses[key] = statuses.get(key, 0) + 1
+    spread: dict[str, float | None] = dict.fromkeys(("mean", "std", "min", "max"))
+    if values:
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        spread = {"mean": statistics.fmean(values), "std": std, "min": min(values), "max": max(values)}
+    return GroupRow(
+        name=members[0].name,
+        config_hash=config_hash,
+        run_ids=[m.run_id for m in members],
+        statuses=statuses,
+        metric=metric,
+        n=len(values),
+        **spread,
+    )
 
 
 def collect_status(
@@ -453,15 +467,8 @@ def collect_status(
 ) -> StatusReport:
     """Rows for runs named as ``orchestrator.runref`` reads names (a run, a sweep, a path; one or several), the newest
     submission (default) or every run (``all_runs``)."""
-    wanted = [s.lower() for s in states]
-    bad = [s for s in wanted if s not in (*RUN_STATES, "stalled")]
-    if bad:
-        raise StatusError(f"--state {', '.join(bad)}: not a state; choose from {', '.join((*RUN_STATES, 'stalled'))}")
-    if ref is not None:
-        dirs = resolve_runs(root, [ref] if isinstance(ref, str) else ref)
-    else:
-        dirs = list(iter_run_dirs(root)) if all_runs else newest_submission(root)
-    manifests, unreadable = _load_manifests(dirs)
+    wanted = _wanted_states(states)
+    manifests, unreadable = _load_manifests(_run_dirs(root, ref, all_runs))
     job_states, stale, messages = _scheduler_states(root, [m for _, m in manifests], watcher_factory)
     messages = unreadable + messages
     now = clock()
@@ -474,6 +481,21 @@ def collect_status(
     if wanted:
         rows = [r for r in rows if r.status in wanted or ("stalled" in wanted and r.stalled)]
     return StatusReport(rows, _groups(rows), str(root), stale, messages, now)
+
+
+def _wanted_states(states: Sequence[str]) -> list[str]:
+    """``--state`` values, checked: run states, or ``stalled``."""
+    wanted = [s.lower() for s in states]
+    bad = [s for s in wanted if s not in (*RUN_STATES, "stalled")]
+    if bad:
+        raise StatusError(f"--state {', '.join(bad)}: not a state; choose from {', '.join((*RUN_STATES, 'stalled'))}")
+    return wanted
+
+
+def _run_dirs(root: Path, ref: str | Sequence[str] | None, all_runs: bool) -> list[Path]:
+    if ref is not None:
+        return resolve_runs(root, [ref] if isinstance(ref, str) else ref)
+    return list(iter_run_dirs(root)) if all_runs else newest_submission(root)
 
 
 def _load_manifests(dirs: Sequence[Path]) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
@@ -509,7 +531,7 @@ def wait_for(
         report = collect_status(root, ref)
         if on_update is not None:
             on_update(report)
-        if report.runs and all(r.status in _TERMINAL for r in report.runs):
+        if report.runs and all(r.status in TERMINAL_STATES for r in report.runs):
             return report
         if deadline is not None and clock() >= deadline:
             return report

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from manifests import (
+    ACTIVE_STATES,
     ArchivedFile,
     ArchiveManifest,
     ArchiveRecord,
@@ -40,7 +41,6 @@ from orchestrator.archive.writer import FileChanged, TarZstWriter
 from orchestrator.errors import ArchiveError
 
 __all__ = [
-    "ACTIVE_STATES",
     "ArchiveOptions",
     "ArchiveProgress",
     "ArchiveResult",
@@ -50,7 +50,6 @@ __all__ = [
     "write_archive",
 ]
 
-ACTIVE_STATES = ("running", "pending")
 ARCHIVE_SUFFIX = ".tar.zst"
 
 
@@ -174,23 +173,7 @@ def write_archive(
     started = time.monotonic()
     options.dest.mkdir(parents=True, exist_ok=True)
     archive, manifest_path, sha_path = archive_paths(options.dest, manifest.root)
-    if progress is not None:
-        progress.start(manifest.root, plan.total_bytes)
-    try:
-        with atomic_path(archive) as tmp, open(tmp, "wb") as handle:
-            writer = TarZstWriter(
-                handle, level=options.level, threads=options.threads, on_bytes=progress.advance if progress else None
-            )
-            manifest.compression = {"codec": "zstd", "level": writer.level, "threads": writer.threads}
-            _write_members(writer, plan, manifest)
-            body = (json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8")
-            writer.add_bytes(ARCHIVE_MANIFEST_MEMBER, body, mtime=time.time())
-            sha, size = writer.close()
-    except OSError as exc:
-        raise ArchiveError(f"cannot write {archive}: {exc.strerror or exc}; check --dest and free space") from exc
-    finally:
-        if progress is not None:
-            progress.finish()
+    sha, size = _write_archive(archive, plan, manifest, options, progress)
     beside = dataclasses.replace(manifest, archive_sha256=sha, archive_size=size)
     save_archive_manifest(manifest_path, beside)
     atomic_write_text(sha_path, f"{sha}  {archive.name}\n")
@@ -207,6 +190,30 @@ def write_archive(
         notes=manifest.notes,
         seconds=time.monotonic() - started,
     )
+
+
+def _write_archive(
+    archive: Path, plan: RunPlan, manifest: ArchiveManifest, options: ArchiveOptions, progress: ArchiveProgress | None
+) -> tuple[str, int]:
+    """Write the planned members and then the manifest (the last member) to ``archive``, atomically; returns the
+    archive file's sha256 and size."""
+    if progress is not None:
+        progress.start(manifest.root, plan.total_bytes)
+    try:
+        with atomic_path(archive) as tmp, open(tmp, "wb") as handle:
+            writer = TarZstWriter(
+                handle, level=options.level, threads=options.threads, on_bytes=progress.advance if progress else None
+            )
+            manifest.compression = {"codec": "zstd", "level": writer.level, "threads": writer.threads}
+            _write_members(writer, plan, manifest)
+            body = (json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+            writer.add_bytes(ARCHIVE_MANIFEST_MEMBER, body, mtime=time.time())
+            return writer.close()
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {archive}: {exc.strerror or exc}; check --dest and free space") from exc
+    finally:
+        if progress is not None:
+            progress.finish()
 
 
 def _write_members(writer: TarZstWriter, plan: RunPlan, manifest: ArchiveManifest) -> None:

@@ -10,15 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from manifests import ArchiveManifest, ManifestError
-from orchestrator.archive.reader import (
-    CorruptArchive,
-    UnsafeMember,
-    iter_members,
-    load_beside_manifest,
-    open_stream,
-    parse_manifest,
-)
+from manifests import ManifestError
+from orchestrator.archive.reader import CorruptArchive, UnsafeMember, load_beside_manifest, read_inner_manifest
 from orchestrator.errors import ArchiveError
 
 __all__ = ["ArchiveRow", "format_best_metric", "list_archives"]
@@ -55,18 +48,10 @@ def format_best_metric(best: dict[str, Any] | None) -> str:
     return f"{name}={metrics[name]:.4g}{step}"
 
 
-def _inner_manifest(archive: Path) -> ArchiveManifest:
-    with open_stream(archive) as (tar, _raw):
-        for member in iter_members(tar):
-            if member.kind == "manifest":
-                return parse_manifest(b"".join(member.chunks()), f"{archive}:{member.name}")
-    raise CorruptArchive("no archive manifest inside")
-
-
 def _row(archive: Path) -> ArchiveRow:
     size = archive.stat().st_size
     try:
-        manifest = load_beside_manifest(archive) or _inner_manifest(archive)
+        manifest = load_beside_manifest(archive) or read_inner_manifest(archive)
     except (ManifestError, CorruptArchive, UnsafeMember) as exc:
         stamp = _dt.datetime.fromtimestamp(archive.stat().st_mtime, _dt.UTC).isoformat(timespec="seconds")
         problem = str(exc).splitlines()[0]

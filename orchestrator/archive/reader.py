@@ -3,6 +3,11 @@
 Both ``verify`` and ``restore`` go through :func:`iter_members`, so a member that ``verify`` calls unsafe is one that
 ``restore`` refuses. Only regular files and folders under one top folder (the run directory) are allowed, plus the
 archive manifest; orch never writes links or special files, so any such member means the archive was tampered with.
+
+An archive is read within bounds, so a small hostile file cannot fill a disk or the memory: extended tar headers
+(pax, GNU long names), which tarfile reads into memory whole, are capped at :data:`MAX_HEADER_BYTES`, the manifest at
+:data:`MAX_MANIFEST_BYTES`, and, given the archive's manifest (:class:`Bounds`), no member may be larger than the
+manifest lists it, the members together no larger than its total, nor more numerous than it lists.
 """
 
 from __future__ import annotations
@@ -11,9 +16,9 @@ import contextlib
 import hashlib
 import tarfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import zstandard
 
@@ -22,6 +27,9 @@ from manifests.archive import ARCHIVE_MANIFEST_MEMBER
 from orchestrator.archive.trailer import TRAILER_LEN, read_trailer
 
 __all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_MANIFEST_BYTES",
+    "Bounds",
     "CorruptArchive",
     "Member",
     "UnsafeMember",
@@ -32,12 +40,22 @@ __all__ = [
     "load_beside_manifest",
     "open_stream",
     "parse_manifest",
+    "read_inner_manifest",
     "safe_rel",
     "trailer_problem",
 ]
 
-MAX_MANIFEST_BYTES = 256 << 20
+MAX_MANIFEST_BYTES = 32 << 20  # a manifest lists a run's files: ~160 bytes each, so 200,000 files fit
+MAX_HEADER_BYTES = 1 << 20  # a pax header holds a long path and a few times; tarfile reads it into memory whole
+MAX_MEMBERS = 100_000  # without a manifest to count them: a run has thousands of files, tarfile keeps every header
 CHUNK = 4 << 20
+_EXTENDED_HEADERS = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
 
 
 class UnsafeMember(Exception):
@@ -46,6 +64,39 @@ class UnsafeMember(Exception):
 
 class CorruptArchive(Exception):
     """The compressed stream or the tar inside it cannot be read."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What an archive may expand to, from its manifest: each listed file's size, their total, and the number of
+    members (files, folders, the run folder and the manifest itself)."""
+
+    sizes: dict[str, int] = field(default_factory=dict)
+    members: int = MAX_MEMBERS
+    known: bool = False  # False: no manifest to go by (only the caps on headers and members apply)
+
+    @classmethod
+    def from_manifest(cls, manifest: ArchiveManifest) -> Bounds:
+        sizes = {f.path: int(f.size) for f in manifest.files}
+        return cls(sizes, len(sizes) + len(manifest.directories) + 2, known=True)
+
+    @property
+    def total(self) -> int:
+        """Bytes the files may hold together: what restoring needs on disk."""
+        return sum(self.sizes.values())
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """A tar header whose extended headers may not exceed :data:`MAX_HEADER_BYTES` (refused before they are read)."""
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
+        info = super().frombuf(buf, encoding, errors)
+        if info.type in _EXTENDED_HEADERS and info.size > MAX_HEADER_BYTES:
+            raise UnsafeMember(
+                f"an extended tar header (pax or long name) of {info.size} bytes; at most {MAX_HEADER_BYTES} are read"
+            )
+        return info
 
 
 @dataclass
@@ -112,7 +163,11 @@ def beside_manifest_path(archive: Path) -> Path:
 def load_beside_manifest(archive: Path) -> ArchiveManifest | None:
     """The manifest written beside an archive, or None when there is none; raises ManifestError when unreadable."""
     path = beside_manifest_path(archive)
-    return load_archive_manifest(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{path}: {path.stat().st_size} bytes, more than an archive manifest may be")
+    return load_archive_manifest(path)
 
 
 def safe_rel(name: str, root: str | None) -> tuple[str, str]:
@@ -162,17 +217,25 @@ def open_stream(
         dctx = zstandard.ZstdDecompressor()
         with dctx.stream_reader(raw, read_across_frames=True, closefd=False) as stream:  # type: ignore[arg-type]
             try:
-                tar = tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+                tar = tarfile.open(  # noqa: SIM115
+                    fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape", tarinfo=_CappedTarInfo
+                )
             except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError) as exc:
                 raise CorruptArchive(f"not a readable tar.zst: {exc}") from exc
             yield tar, raw
 
 
-def iter_members(tar: tarfile.TarFile) -> Iterator[Member]:
-    """Every member, checked: one top folder, no unsafe names or types. Wraps read errors in CorruptArchive."""
+def iter_members(tar: tarfile.TarFile, bounds: Bounds | None = None) -> Iterator[Member]:
+    """Every member, checked: one top folder, no unsafe names or types, within ``bounds`` (each checked before its
+    content is read, so nothing past them is ever written). Wraps read errors in CorruptArchive."""
     root: str | None = None
+    bounds = bounds or Bounds()
+    count = declared = 0
     try:
         for info in tar:
+            count += 1
+            if count > bounds.members:
+                raise UnsafeMember(f"more than the {bounds.members} members its manifest accounts for")
             if info.name == ARCHIVE_MANIFEST_MEMBER:
                 kind = _classify(info)
                 if kind != "file" or info.size > MAX_MANIFEST_BYTES:
@@ -182,6 +245,9 @@ def iter_members(tar: tarfile.TarFile) -> Iterator[Member]:
             top, rel = safe_rel(info.name, root)
             root = top
             kind = _classify(info)
+            if kind == "file" and bounds.known:
+                declared += info.size
+                _check_size(info.name, rel, info.size, declared, bounds)
             handle = tar.extractfile(info) if kind == "file" else None
             yield Member(info.name, rel, kind, info.size, info.mode & 0o777, float(info.mtime), handle)
     except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
@@ -190,6 +256,24 @@ def iter_members(tar: tarfile.TarFile) -> Iterator[Member]:
         if isinstance(exc, FileNotFoundError | PermissionError):
             raise
         raise CorruptArchive(f"damaged archive: {exc}") from exc
+
+
+def _check_size(name: str, rel: str, size: int, declared: int, bounds: Bounds) -> None:
+    listed = bounds.sizes.get(rel)
+    if listed is not None and size > listed:
+        raise UnsafeMember(f"member {name!r} is {size} bytes; its manifest lists {listed}")
+    if declared > bounds.total:
+        raise UnsafeMember(f"its members expand past the {bounds.total} bytes its manifest lists (at {name!r})")
+
+
+def read_inner_manifest(archive: Path) -> ArchiveManifest:
+    """The manifest inside the archive (its last member), read without writing anything; raises CorruptArchive when
+    there is none, UnsafeMember or ManifestError when it cannot be trusted."""
+    with open_stream(archive) as (tar, _raw):
+        for member in iter_members(tar):
+            if member.kind == "manifest":
+                return parse_manifest(b"".join(member.chunks()), f"{archive}:{member.name}")
+    raise CorruptArchive("no archive manifest inside (not an orch archive, or cut short)")
 
 
 def finish_stream(tar: tarfile.TarFile, raw: _HashingReader) -> None:

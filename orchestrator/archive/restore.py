@@ -4,6 +4,10 @@ Members are written into a staging folder inside ``into`` (``.tmp-restore-*``) w
 when every file matches the archive manifest (and the archive's sha256 matches the manifest beside it, when present)
 is the run folder renamed into place. Unsafe members (absolute paths, ``..``, links, devices, fifos) stop the restore
 before anything is written outside the staging folder, and the staging folder is removed on any failure.
+
+What is written is bounded by the archive's manifest (the one beside it, else the one inside, read first without
+writing anything): ``into`` must have room for the total it lists, no member may be larger than listed, and the
+members together never more than that total (``reader.Bounds``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from manifests import ArchiveManifest, ManifestError
 from orchestrator.archive.create import ArchiveProgress
 from orchestrator.archive.reader import (
+    Bounds,
     CorruptArchive,
     Member,
     UnsafeMember,
@@ -28,6 +33,7 @@ from orchestrator.archive.reader import (
     load_beside_manifest,
     open_stream,
     parse_manifest,
+    read_inner_manifest,
     trailer_problem,
 )
 from orchestrator.archive.verify import VerifyReport, compare_files
@@ -74,12 +80,14 @@ def _write_member(staging: Path, member: Member, found: dict[str, tuple[int, str
     found[member.rel] = (size, sha)
 
 
-def _extract(archive: Path, staging: Path, into: Path, force: bool, on_bytes: Callable[[int], None] | None) -> tuple:
+def _extract(
+    archive: Path, staging: Path, into: Path, force: bool, on_bytes: Callable[[int], None] | None, bounds: Bounds
+) -> tuple:
     found: dict[str, tuple[int, str]] = {}
     inner: ArchiveManifest | None = None
     root = ""
     with open_stream(archive, on_bytes) as (tar, raw):
-        for member in iter_members(tar):
+        for member in iter_members(tar, bounds):
             if member.kind == "manifest":
                 inner = parse_manifest(b"".join(member.chunks()), f"{archive}:{member.name}")
                 continue
@@ -104,16 +112,18 @@ def restore_archive(
         beside = load_beside_manifest(archive)
     except ManifestError as exc:
         raise ArchiveError(f"{archive}: the manifest beside it is unreadable ({str(exc).splitlines()[0]})") from exc
+    bounds = Bounds.from_manifest(beside or _inner_manifest(archive))
     into.mkdir(parents=True, exist_ok=True)
     if beside is not None:
         _refuse_existing(into / beside.root, force)
+    _check_free_space(archive, into, bounds.total)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=into))
     if progress is not None:
         progress.start(archive.name, archive.stat().st_size)
     on_bytes = progress.advance if progress is not None else None
     try:
         try:
-            inner, root, found, sha, size = _extract(archive, staging, into, force, on_bytes)
+            inner, root, found, sha, size = _extract(archive, staging, into, force, on_bytes, bounds)
         except (CorruptArchive, UnsafeMember) as exc:
             raise ArchiveError(f"{archive}: refused: {exc}; nothing was restored") from exc
         except ManifestError as exc:
@@ -131,6 +141,26 @@ def restore_archive(
             progress.finish()
     total = sum(s for s, _ in found.values())
     return RestoreResult(manifest.run_id, target, len(found), total, replaced)
+
+
+def _inner_manifest(archive: Path) -> ArchiveManifest:
+    """Without a manifest beside it, the one inside (read to the end of the stream, nothing written) bounds the
+    restore."""
+    try:
+        return read_inner_manifest(archive)
+    except (CorruptArchive, UnsafeMember) as exc:
+        raise ArchiveError(f"{archive}: refused: {exc}; nothing was restored") from exc
+    except ManifestError as exc:
+        raise ArchiveError(f"{archive}: {str(exc).splitlines()[0]}; nothing was restored") from exc
+
+
+def _check_free_space(archive: Path, into: Path, needed: int) -> None:
+    free = shutil.disk_usage(into).free
+    if needed > free:
+        raise ArchiveError(
+            f"{archive}: restoring needs {needed} bytes in {into}, only {free} are free; make room or restore "
+            "elsewhere (nothing was restored)"
+        )
 
 
 def _check(

@@ -83,31 +83,41 @@ def _walk(run_dir: Path, plan: RunPlan, *, include_wandb: bool) -> list[PlannedF
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if not rel_dir and entry.name in LOCK_FILES:
                 continue
-            if entry.name.startswith(TMP_PREFIX):
-                plan.left_out.append(LeftOutFile(path=rel, reason="temporary file of an unfinished atomic write"))
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue  # vanished between listing and stat
-            if stat.S_ISLNK(st.st_mode):
-                plan.left_out.append(LeftOutFile(path=rel, reason="symbolic link (archives hold regular files only)"))
-            elif stat.S_ISDIR(st.st_mode):
-                if rel == WANDB_DIR and not include_wandb:
-                    count, size = _du(Path(entry.path))
-                    reason = f"W&B folder ({count} files): pass --include-wandb to archive it"
-                    plan.left_out.append(LeftOutFile(path=rel + "/", reason=reason, size=size))
-                    continue
+            kind = _take(entry, rel, plan, include_wandb=include_wandb)
+            if kind == "dir":
                 plan.directories.append(rel)
                 subdirs.append(rel)
-            elif stat.S_ISREG(st.st_mode):
-                found.append(PlannedFile(rel=rel, path=Path(entry.path), size=st.st_size))
-            else:
-                plan.left_out.append(LeftOutFile(path=rel, reason="not a regular file (device, fifo or socket)"))
+            elif isinstance(kind, PlannedFile):
+                found.append(kind)
         stack.extend(reversed(subdirs))
     found.sort(key=lambda f: (f.rel != "run.json", f.rel))
     plan.directories.sort()
     return found
+
+
+def _take(entry: os.DirEntry[str], rel: str, plan: RunPlan, *, include_wandb: bool) -> PlannedFile | str | None:
+    """What to do with one folder entry: a file to archive, ``"dir"`` to walk into, or None (left out, with the
+    reason in ``plan.left_out``, or vanished since it was listed)."""
+    if entry.name.startswith(TMP_PREFIX):
+        plan.left_out.append(LeftOutFile(path=rel, reason="temporary file of an unfinished atomic write"))
+        return None
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None  # vanished between listing and stat
+    if stat.S_ISREG(st.st_mode):
+        return PlannedFile(rel=rel, path=Path(entry.path), size=st.st_size)
+    if stat.S_ISLNK(st.st_mode):
+        plan.left_out.append(LeftOutFile(path=rel, reason="symbolic link (archives hold regular files only)"))
+    elif not stat.S_ISDIR(st.st_mode):
+        plan.left_out.append(LeftOutFile(path=rel, reason="not a regular file (device, fifo or socket)"))
+    elif rel == WANDB_DIR and not include_wandb:
+        count, size = _du(Path(entry.path))
+        reason = f"W&B folder ({count} files): pass --include-wandb to archive it"
+        plan.left_out.append(LeftOutFile(path=rel + "/", reason=reason, size=size))
+    else:
+        return "dir"
+    return None
 
 
 def _du(folder: Path) -> tuple[int, int]:
@@ -134,48 +144,54 @@ def _pair_checkpoints(files: list[PlannedFile], plan: RunPlan) -> tuple[list[Pla
     """Split the files under ``checkpoints/`` into complete-looking pairs and orphans (left out)."""
     by_rel = {f.rel: f for f in files}
     in_ckpt = [f for f in files if f.rel.startswith(CHECKPOINT_DIR + "/")]
-    pairs: list[CheckpointPair] = []
-    claimed: set[str] = set()
-    for f in in_ckpt:
-        if not f.rel.endswith(".json"):
-            continue
-        meta = _read_sidecar(f.path)
-        if meta is None:
-            continue
-        folder = f.rel.rsplit("/", 1)[0]
-        target = f"{folder}/{meta['file']}"
-        if "/" in meta["file"] or target not in by_rel or target == f.rel:
-            continue
-        claimed.update((f.rel, target))
-        step = meta.get("step")
-        kind = str(meta.get("kind", "step"))
-        pairs.append(CheckpointPair(by_rel[target], f, kind, step if isinstance(step, int) else 0))
-    for f in in_ckpt:
-        if f.rel in claimed:
-            continue
-        reason = "no sidecar names this file: not a complete checkpoint"
-        if f.rel.endswith(".json"):
-            reason = "checkpoint sidecar whose checkpoint file is missing, or not a sidecar"
-        plan.left_out.append(LeftOutFile(path=f.rel, reason=reason, size=f.size))
+    pairs = [pair for pair in (_pair(f, by_rel) for f in in_ckpt if f.rel.endswith(".json")) if pair is not None]
+    claimed = {f.rel for p in pairs for f in (p.data, p.sidecar)}
+    plan.left_out += [_orphan(f) for f in in_ckpt if f.rel not in claimed]
     others = [f for f in files if f.rel not in claimed and not f.rel.startswith(CHECKPOINT_DIR + "/")]
     pairs.sort(key=lambda p: (p.step, p.data.rel))
     return others, pairs
 
 
-def _choose(pairs: list[CheckpointPair], mode: str, plan: RunPlan) -> list[CheckpointPair]:
+def _orphan(f: PlannedFile) -> LeftOutFile:
+    """A file under ``checkpoints/`` that is not part of a checkpoint pair, left out with the reason."""
+    if f.rel.endswith(".json"):
+        return LeftOutFile(
+            path=f.rel, reason="checkpoint sidecar whose checkpoint file is missing, or not a sidecar", size=f.size
+        )
+    return LeftOutFile(path=f.rel, reason="no sidecar names this file: not a complete checkpoint", size=f.size)
+
+
+def _pair(sidecar: PlannedFile, by_rel: dict[str, PlannedFile]) -> CheckpointPair | None:
+    """The checkpoint a sidecar names, in the same folder, when both exist; else None."""
+    meta = _read_sidecar(sidecar.path)
+    if meta is None or "/" in meta["file"]:
+        return None
+    target = f"{sidecar.rel.rsplit('/', 1)[0]}/{meta['file']}"
+    if target not in by_rel or target == sidecar.rel:
+        return None
+    step = meta.get("step")
+    return CheckpointPair(by_rel[target], sidecar, str(meta.get("kind", "step")), step if isinstance(step, int) else 0)
+
+
+def _chosen(pairs: list[CheckpointPair], mode: str, plan: RunPlan) -> list[CheckpointPair]:
+    """The pairs ``--checkpoints MODE`` takes (best: of kind best; final: of kind final, else the newest)."""
     if mode == "all":
         return pairs
     if mode == "none":
-        chosen: list[CheckpointPair] = []
-    elif mode == "best":
-        chosen = [p for p in pairs if p.kind == "best"]
-        if not chosen and pairs:
-            plan.notes.append("--checkpoints best: the run has no checkpoint of kind 'best'")
-    else:  # final
-        chosen = [p for p in pairs if p.kind == "final"]
-        if not chosen and pairs:
-            chosen = [pairs[-1]]
-            plan.notes.append(f"--checkpoints final: no 'final' checkpoint; took the newest, {pairs[-1].data.rel}")
+        return []
+    chosen = [p for p in pairs if p.kind == mode]
+    if chosen or not pairs:
+        return chosen
+    if mode == "best":
+        plan.notes.append("--checkpoints best: the run has no checkpoint of kind 'best'")
+        return []
+    plan.notes.append(f"--checkpoints final: no 'final' checkpoint; took the newest, {pairs[-1].data.rel}")
+    return [pairs[-1]]
+
+
+def _choose(pairs: list[CheckpointPair], mode: str, plan: RunPlan) -> list[CheckpointPair]:
+    """The pairs to archive; the others left out, saying why."""
+    chosen = _chosen(pairs, mode, plan)
     keep = {id(p) for p in chosen}
     for p in pairs:
         if id(p) not in keep:

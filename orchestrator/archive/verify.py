@@ -2,6 +2,8 @@
 
 Three layers are checked: the archive file's own sha256 and size (against the manifest beside it, when present),
 the zstd frame checksums (read to the very end), and every member's size and sha256 against the manifest inside.
+With a manifest beside it, reading stops as soon as a member is larger than listed or the members expand past the
+listed total (``reader.Bounds``): a small tampered archive cannot keep ``verify`` decompressing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pathlib import Path
 from manifests import ArchiveManifest, ManifestError
 from orchestrator.archive.create import ArchiveProgress
 from orchestrator.archive.reader import (
+    Bounds,
     CorruptArchive,
+    Member,
     UnsafeMember,
     finish_stream,
     hash_chunks,
@@ -69,6 +73,18 @@ def compare_files(expected: ArchiveManifest, found: dict[str, tuple[int, str]], 
     report.extra.extend(sorted(set(found) - set(listed)))
 
 
+@dataclass
+class _Contents:
+    """What one pass over the archive's stream found: its members' sizes and checksums, the manifest inside, the
+    top folder, and the archive file's own sha256 and size (None when the stream could not be read to its end)."""
+
+    found: dict[str, tuple[int, str]] = field(default_factory=dict)
+    inner: ArchiveManifest | None = None
+    root: str = ""
+    sha: str | None = None
+    size: int | None = None
+
+
 def verify_archive(archive: Path, progress: ArchiveProgress | None = None) -> VerifyReport:
     """Check one archive completely; problems go into the report, nothing is raised for a bad archive."""
     report = VerifyReport(archive=archive)
@@ -79,30 +95,29 @@ def verify_archive(archive: Path, progress: ArchiveProgress | None = None) -> Ve
     except ManifestError as exc:
         report.problems.append(f"manifest beside the archive is unreadable: {str(exc).splitlines()[0]}")
         beside = None
-    found: dict[str, tuple[int, str]] = {}
-    inner: ArchiveManifest | None = None
-    root = ""
-    archive_sha, archive_size = None, None
     if progress is not None:
         progress.start(archive.name, archive.stat().st_size)
     try:
+        contents = _read(archive, beside, report, progress)
+    finally:
+        if progress is not None:
+            progress.finish()
+    _check_beside(report, beside, contents)
+    _check_manifests(report, beside, contents)
+    return report
+
+
+def _read(
+    archive: Path, beside: ArchiveManifest | None, report: VerifyReport, progress: ArchiveProgress | None
+) -> _Contents:
+    """Read the stream to its end within the bounds of the manifest beside it, hashing every member."""
+    contents = _Contents()
+    try:
         with open_stream(archive, progress.advance if progress else None) as (tar, raw):
-            for member in iter_members(tar):
-                if member.kind == "manifest":
-                    body = b"".join(member.chunks())
-                    try:
-                        inner = parse_manifest(body, f"{archive}:{member.name}")
-                    except ManifestError as exc:
-                        report.problems.append(f"manifest inside the archive is invalid: {str(exc).splitlines()[0]}")
-                    continue
-                root = root or member.name.split("/")[0]
-                if member.kind == "file":
-                    if member.rel in found:
-                        report.problems.append(f"member {member.name!r} appears twice")
-                    sha, size = hash_chunks(member.chunks())
-                    found[member.rel] = (size, sha)
+            for member in iter_members(tar, Bounds.from_manifest(beside) if beside else None):
+                _take(member, contents, report, str(archive))
             finish_stream(tar, raw)
-            archive_sha, archive_size = raw.digest.hexdigest(), raw.size
+            contents.sha, contents.size = raw.digest.hexdigest(), raw.size
             problem = trailer_problem(raw)
             if problem:
                 report.problems.append(problem)
@@ -110,31 +125,40 @@ def verify_archive(archive: Path, progress: ArchiveProgress | None = None) -> Ve
         report.problems.append(str(exc))
     except UnsafeMember as exc:
         report.problems.append(f"unsafe member: {exc}")
-    finally:
-        if progress is not None:
-            progress.finish()
-    _check_manifests(report, inner, beside, root, archive_sha, archive_size, found)
-    return report
+    return contents
 
 
-def _check_manifests(
-    report: VerifyReport,
-    inner: ArchiveManifest | None,
-    beside: ArchiveManifest | None,
-    root: str,
-    archive_sha: str | None,
-    archive_size: int | None,
-    found: dict[str, tuple[int, str]],
-) -> None:
-    if beside is not None and archive_sha is not None:
-        if beside.archive_sha256 and beside.archive_sha256 != archive_sha:
-            report.problems.append(
-                f"archive sha256 is {archive_sha}, the manifest beside it says {beside.archive_sha256}"
-            )
-        if beside.archive_size is not None and beside.archive_size != archive_size:
-            report.problems.append(
-                f"archive size is {archive_size} bytes, the manifest beside it says {beside.archive_size}"
-            )
+def _take(member: Member, contents: _Contents, report: VerifyReport, source: str) -> None:
+    if member.kind == "manifest":
+        try:
+            contents.inner = parse_manifest(b"".join(member.chunks()), f"{source}:{member.name}")
+        except ManifestError as exc:
+            report.problems.append(f"manifest inside the archive is invalid: {str(exc).splitlines()[0]}")
+        return
+    contents.root = contents.root or member.name.split("/")[0]
+    if member.kind == "file":
+        if member.rel in contents.found:
+            report.problems.append(f"member {member.name!r} appears twice")
+        sha, size = hash_chunks(member.chunks())
+        contents.found[member.rel] = (size, sha)
+
+
+def _check_beside(report: VerifyReport, beside: ArchiveManifest | None, contents: _Contents) -> None:
+    """The archive file's sha256 and size against the manifest beside it."""
+    if beside is None or contents.sha is None:
+        return
+    if beside.archive_sha256 and beside.archive_sha256 != contents.sha:
+        report.problems.append(f"archive sha256 is {contents.sha}, the manifest beside it says {beside.archive_sha256}")
+    if beside.archive_size is not None and beside.archive_size != contents.size:
+        report.problems.append(
+            f"archive size is {contents.size} bytes, the manifest beside it says {beside.archive_size}"
+        )
+
+
+def _check_manifests(report: VerifyReport, beside: ArchiveManifest | None, contents: _Contents) -> None:
+    """The members against the manifest inside (or beside, when there is none inside), and the two manifests
+    against each other."""
+    inner = contents.inner
     if inner is None and not report.problems:
         report.problems.append("no archive manifest (ORCH_ARCHIVE.json) inside: not an orch archive, or cut short")
     expected = inner or beside
@@ -142,13 +166,13 @@ def _check_manifests(
         return
     report.run_id = expected.run_id
     report.files = len(expected.files)
-    report.size = archive_size or 0
-    if root and root != expected.root:
-        report.problems.append(f"members are under {root!r}, the manifest says {expected.root!r}")
+    report.size = contents.size or 0
+    if contents.root and contents.root != expected.root:
+        report.problems.append(f"members are under {contents.root!r}, the manifest says {expected.root!r}")
     if inner is not None and beside is not None and _listing(inner) != _listing(beside):
         report.problems.append("the manifest beside the archive lists other files than the one inside")
     if not any(p.startswith(("damaged", "not a readable")) for p in report.problems):
-        compare_files(expected, found, report)
+        compare_files(expected, contents.found, report)
 
 
 def _listing(manifest: ArchiveManifest) -> set[tuple[str, int, str]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from orchestrator.config.yamlread import Loader, YAMLTooLarge, compose, load_yaml
 from orchestrator.errors import ConfigError, ConfigIssue
 
 __all__ = [
@@ -159,26 +159,24 @@ def _parse_file(path: Path) -> tuple[dict[str, Any], Marks]:
     """Parse one YAML file into (document, marks). The top level must be a mapping."""
     text = _read_text(path)
     display = str(path)
-    loader = _Loader(text)
+    loader: Loader | None = None
     try:
-        node = loader.get_single_node()
+        loader, node = compose(text)  # aliases counted before anything is built: a bomb stops here
         if node is None:
             raise ConfigError(ConfigIssue(display, 1, "", "empty file: expected a mapping of settings"))
         builder = _Builder(loader, display)
         data = builder.build(node, ())
+    except YAMLTooLarge as exc:
+        raise ConfigError(ConfigIssue(display, 1, "", str(exc), "is this really a config file?")) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise ConfigError(
-            ConfigIssue(display, line, "", f"YAML syntax error: {problem}", "fix the YAML syntax")
-        ) from None
+        raise ConfigError(_syntax_issue(display, exc)) from None
     except yaml.YAMLError as exc:  # reader errors (control characters) carry a position but no mark
         raise ConfigError(ConfigIssue(display, 1, "", f"not readable as YAML: {exc}")) from None
     except RecursionError:
         raise ConfigError(ConfigIssue(display, 1, "", "YAML nested too deeply (or a recursive alias)")) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if builder.issues:
         raise ConfigError(builder.issues)
     if not isinstance(data, dict):
@@ -197,31 +195,17 @@ def _parse_file(path: Path) -> tuple[dict[str, Any], Marks]:
     return data, marks
 
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # base chosen at import time
-    """Safe loader (libyaml's when present: 10x faster) that also reads ``1e-4`` as a float.
-
-    YAML 1.1 wants a dot (``1.0e-4``); people write ``1e-4`` and would get a string.
-    """
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
+def _syntax_issue(display: str, exc: yaml.MarkedYAMLError) -> ConfigIssue:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+    return ConfigIssue(display, line, "", f"YAML syntax error: {problem}", "fix the YAML syntax")
 
 
 class _Builder:
     """Turns a composed YAML node tree into plain values, recording the mark of every key and list item."""
 
-    def __init__(self, loader: _Loader, display: str):
+    def __init__(self, loader: Loader, display: str):
         self.loader = loader
         self.display = display
         self.marks: dict[KeyPath, Mark] = {}
@@ -352,7 +336,7 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     if not sep or not parts or any(not p for p in parts):
         raise ConfigError(ConfigIssue(OVERRIDE_FILE, None, key, f"bad override {text!r}", "write --set key.path=value"))
     try:
-        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""  # _Loader is a SafeLoader
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(ConfigIssue(OVERRIDE_FILE, None, key, f"value is not YAML: {exc}")) from None
     return tuple(int(p) if p.isdigit() else p for p in parts), value
@@ -363,39 +347,46 @@ def _cannot_set(path: KeyPath, text: str, hint: str) -> ConfigIssue:
 
 
 def apply_overrides(loaded: LoadedConfig, overrides: Iterable[str]) -> None:
-    """Apply ``--set`` overrides in order; intermediate mappings are created, list items replaced by index."""
+    """Apply ``--set`` overrides in order; intermediate mappings are created, list items replaced by index. Every
+    bad override is reported, together."""
     issues: list[ConfigIssue] = []
     for text in overrides:
         try:
-            path, value = parse_override(text)
+            _apply_override(loaded, text)
         except ConfigError as exc:
             issues.extend(exc.issues)
-            continue
-        if path and path[-1] in {p[-1] for p in PATH_KEYS} and isinstance(value, str):
-            value = str(_absolute(value, Path.cwd()))
-        node: Any = loaded.data
-        for i, part in enumerate(path[:-1]):
-            nxt = path[i + 1]
-            if isinstance(node, list) and isinstance(part, int) and part < len(node):
-                node = node[part]
-            elif isinstance(node, dict):
-                if not isinstance(node.get(part), dict | list):
-                    node[part] = {} if not isinstance(nxt, int) else []
-                node = node[part]
-            else:
-                issues.append(_cannot_set(path, text, f"{format_path(path[: i + 1])} is not a mapping"))
-                break
-        else:
-            last = path[-1]
-            if isinstance(node, list) and isinstance(last, int) and last < len(node):
-                node[last] = copy.deepcopy(value)
-            elif isinstance(node, dict):
-                node[str(last)] = copy.deepcopy(value)
-            else:
-                issues.append(_cannot_set(path, text, "index out of range or parent is not a mapping"))
-                continue
-            for stale in [p for p in loaded.marks.by_path if p[: len(path)] == path]:
-                del loaded.marks.by_path[stale]
-            loaded.marks.by_path[path] = Mark(OVERRIDE_FILE, None)
     if issues:
         raise ConfigError(issues)
+
+
+def _apply_override(loaded: LoadedConfig, text: str) -> None:
+    """One ``key.path=value``: the value set (paths made absolute), its line marks replaced by the override's."""
+    path, value = parse_override(text)
+    if path and path[-1] in {p[-1] for p in PATH_KEYS} and isinstance(value, str):
+        value = str(_absolute(value, Path.cwd()))
+    node = _parent_of(loaded.data, path, text)
+    last = path[-1]
+    if isinstance(node, list) and isinstance(last, int) and last < len(node):
+        node[last] = copy.deepcopy(value)
+    elif isinstance(node, dict):
+        node[str(last)] = copy.deepcopy(value)
+    else:
+        raise ConfigError(_cannot_set(path, text, "index out of range or parent is not a mapping"))
+    for stale in [p for p in loaded.marks.by_path if p[: len(path)] == path]:
+        del loaded.marks.by_path[stale]
+    loaded.marks.by_path[path] = Mark(OVERRIDE_FILE, None)
+
+
+def _parent_of(data: dict[str, Any], path: KeyPath, text: str) -> Any:
+    """The mapping or list that holds the last part of ``path``; missing mappings (lists before an index) made."""
+    node: Any = data
+    for i, part in enumerate(path[:-1]):
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif isinstance(node, dict):
+            if not isinstance(node.get(part), dict | list):
+                node[part] = [] if isinstance(path[i + 1], int) else {}
+            node = node[part]
+        else:
+            raise ConfigError(_cannot_set(path, text, f"{format_path(path[: i + 1])} is not a mapping"))
+    return node

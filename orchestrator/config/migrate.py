@@ -151,12 +151,16 @@ def detect_kind(data: Mapping[str, Any]) -> Detection | None:
         return Detection(trainer, f"{trainer} (trainer key)", robot_sf_rllib=rllib and trainer == "dreamerv3")
     if trainer is not None:
         return None
-    if any(k in data for k in _CLUSTER_MARKERS) and not (set(data) & (_PPO_MARKERS | _DREAMER_MARKERS)):
-        return Detection(
-            CLUSTER_KIND,
-            "cluster profile (by shape: " + ", ".join([k for k in _CLUSTER_MARKERS if k in data][:3]) + ")",
-        )
-    if any(k in data for k in _MATRIX_MARKERS) and not (set(data) & (_PPO_MARKERS | _DREAMER_MARKERS)):
+    return _by_shape(data, rllib) or _by_partial_shape(data)
+
+
+def _by_shape(data: Mapping[str, Any], rllib: bool) -> Detection | None:
+    """A file without ``trainer:`` whose keys are those of one kind of file."""
+    trainer_keys = set(data) & (_PPO_MARKERS | _DREAMER_MARKERS)
+    if any(k in data for k in _CLUSTER_MARKERS) and not trainer_keys:
+        shown = ", ".join([k for k in _CLUSTER_MARKERS if k in data][:3])
+        return Detection(CLUSTER_KIND, f"cluster profile (by shape: {shown})")
+    if any(k in data for k in _MATRIX_MARKERS) and not trainer_keys:
         return Detection(MATRIX_KIND, "scenario matrix (by shape: scenarios/includes)")
     if all(k in data for k in _PPO_SHAPE):
         return Detection(
@@ -169,13 +173,16 @@ def detect_kind(data: Mapping[str, Any]) -> Detection | None:
             "dreamerv3 (by shape: Robot SF RLlib DreamerV3 config: experiment + algorithm.training)",
             robot_sf_rllib=True,
         )
-    ppo, dreamer = len(set(data) & _PPO_MARKERS), len(set(data) & _DREAMER_MARKERS)
-    if ppo > dreamer:
-        return Detection(
-            "ppo_expert", f"ppo_expert (by partial shape: has {', '.join(sorted(set(data) & _PPO_MARKERS))})"
-        )
-    if dreamer > ppo:
-        keys = ", ".join(sorted(set(data) & _DREAMER_MARKERS))
+    return None
+
+
+def _by_partial_shape(data: Mapping[str, Any]) -> Detection | None:
+    """The trainer most of whose keys the file has; None on a tie."""
+    ppo, dreamer = set(data) & _PPO_MARKERS, set(data) & _DREAMER_MARKERS
+    if len(ppo) > len(dreamer):
+        return Detection("ppo_expert", f"ppo_expert (by partial shape: has {', '.join(sorted(ppo))})")
+    if len(dreamer) > len(ppo):
+        keys = ", ".join(sorted(dreamer))
         return Detection("dreamerv3", f"dreamerv3 (by partial shape: has {keys})", robot_sf_rllib="experiment" in data)
     return None
 

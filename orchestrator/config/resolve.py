@@ -17,9 +17,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trainers.envs.contracts as contracts
 from manifests.io import sha256_file
 from manifests.provenance import allocated_cpus, allocated_memory_gb
 from orchestrator.config.load import KeyPath, LoadedConfig, load_config
@@ -36,7 +35,11 @@ from orchestrator.config.migrate import (
 from orchestrator.config.validate import schema_exists, validate_loaded
 from orchestrator.errors import ConfigError, ConfigIssue
 from trainers import registry
-from trainers.envs.validation import EnvKeys, EnvProblem, check_env
+from trainers.envs import spec as env_spec
+from trainers.envs.spec import contract_name, signature_to_json
+
+if TYPE_CHECKING:
+    from trainers.envs.spec import EnvProblem
 
 __all__ = [
     "RESOLVED_SCHEMA_VERSION",
@@ -176,7 +179,7 @@ def check_config(
     if detection.kind == CLUSTER_KIND:
         _check_cluster(loaded, report)
     elif detection.kind == MATRIX_KIND:
-        report.issues.extend(_located(loaded, check_env(scenario_config=loaded.path)))
+        report.issues.extend(_located(loaded, env_spec.check_env(scenario_config=loaded.path)))
     elif detection.kind == STUDY_KIND:
         from orchestrator.study.config import check_study  # a study file holds a trainer config (checked below)
 
@@ -280,7 +283,7 @@ def _check_trainer_config(
             )
         )
     try:
-        signature = contracts.signature_to_json(spec.observation_signature(settings))
+        signature = signature_to_json(spec.observation_signature(settings))
     except ValueError as exc:
         key = ("env", "flatten_keys") if detection.kind == "dreamerv3" else ("env_overrides",)
         report.issues.append(loaded.marks.issue(key, str(exc)))
@@ -304,19 +307,19 @@ def _missing_files(loaded: LoadedConfig, kind: str) -> list[ConfigIssue]:
 
 
 def _env_issues(loaded: LoadedConfig, kind: str, settings: Mapping[str, Any]) -> list[ConfigIssue]:
-    """Everything that would fail when the run builds its envs (``trainers.envs.validation``, light)."""
+    """Everything that would fail when the run builds its envs (``trainers.envs.spec.check_env``, light)."""
     if kind == "dreamerv3":
         env = settings["env"]
         if env.get("id") != "crowdnav":
             return []
-        keys = EnvKeys(
+        keys = env_spec.EnvKeys(
             scenario_config=("env", "scenario_config"),
             scenario_id=("env", "scenario_id"),
             hold_outs=("env", "hold_out_scenarios"),
             env_overrides=("env", "config"),
             factory_kwargs=("env", "factory_kwargs"),
         )
-        problems = check_env(
+        problems = env_spec.check_env(
             scenario_config=env.get("scenario_config"),
             scenario_id=env.get("scenario_id"),
             env_overrides=env.get("config"),
@@ -326,7 +329,7 @@ def _env_issues(loaded: LoadedConfig, kind: str, settings: Mapping[str, Any]) ->
             keys=keys,
         )
     else:
-        problems = check_env(
+        problems = env_spec.check_env(
             scenario_config=settings.get("scenario_config"),
             scenario_id=settings.get("scenario_id"),
             hold_outs=settings["evaluation"].get("hold_out_scenarios") or (),
@@ -353,7 +356,7 @@ def _semantic_issues(loaded: LoadedConfig, kind: str, settings: Mapping[str, Any
     issues: list[ConfigIssue] = []
     if kind == "ppo_expert" and settings["feature_extractor"] == "grid_socnav":
         overrides = settings["env_overrides"]
-        if contracts.contract_name(overrides) != "socnav_grid":
+        if contract_name(overrides) != "socnav_grid":
             issues.append(
                 loaded.marks.issue(
                     ("feature_extractor",),

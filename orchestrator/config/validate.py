@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import difflib
 import functools
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
-from orchestrator.config.load import KeyPath, LoadedConfig, format_path
+from manifests.schema import load_schema  # the one reader of schemas/ (cached); re-exported for config callers
+from orchestrator.config.load import KeyPath, LoadedConfig, Marks, format_path
 from orchestrator.errors import ConfigIssue
 
 __all__ = ["load_schema", "schema_exists", "validate_loaded"]
@@ -29,13 +29,6 @@ _TYPE_NAMES = {
     "null": "null",
 }
 _BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
-
-
-@functools.cache
-def load_schema(name: str) -> dict[str, Any]:
-    """``schemas/<name>.schema.json`` from the installed package data."""
-    text = resources.files("schemas").joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
 
 
 def schema_exists(name: str) -> bool:
@@ -60,44 +53,75 @@ def validate_loaded(loaded: LoadedConfig, schema_name: str) -> list[ConfigIssue]
 
 
 def _issues_for(error: Any, loaded: LoadedConfig, schema_name: str) -> Iterator[ConfigIssue]:
+    """The issues of one schema error, worded by the keyword that failed (:data:`_WORDING`), else the schema's own."""
     path: KeyPath = tuple(error.absolute_path)
-    marks = loaded.marks
-    validator = error.validator
+    validator = str(error.validator)
     if validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
-        for key in error.instance:
-            if key not in allowed:
-                yield marks.issue((*path, key), "unknown key", _key_hint(key, allowed, path, schema_name))
+        yield from _unknown_keys(error, loaded.marks, path, schema_name)
     elif validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        where = f" in {format_path(marks.original_path(path))}" if path else ""
-        yield marks.issue(path, f"missing required key '{missing}'{where}", _describe(error.schema, missing))
-    elif validator == "enum":
-        options = [str(v) for v in error.validator_value if v is not None]
-        close = difflib.get_close_matches(str(error.instance), options, n=1, cutoff=0.5)
-        hint = f"did you mean '{close[0]}'?" if close else f"one of: {', '.join(options)}"
-        yield marks.issue(path, f"{error.instance!r} is not allowed", hint)
-    elif validator == "type":
-        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in expected)
-        yield marks.issue(path, f"expected {wanted}, got {_kind(error.instance)} {_short(error.instance)}")
-    elif validator in ("anyOf", "oneOf"):
-        options = [_option_text(s) for s in error.validator_value]
-        yield marks.issue(path, f"{_short(error.instance)} is not valid", f"expected {' or '.join(options)}")
-    elif validator in _BOUNDS:
-        yield marks.issue(path, f"must be {_BOUNDS[validator]} {error.validator_value}, got {_short(error.instance)}")
-    elif validator in ("minItems", "minLength"):
-        yield marks.issue(path, f"must not be empty (at least {error.validator_value}), got {_short(error.instance)}")
-    elif validator == "uniqueItems":
-        yield marks.issue(path, "items must be unique", "remove the repeated entry")
-    elif validator == "pattern":
-        yield marks.issue(
-            path,
-            f"{_short(error.instance)} does not match {error.validator_value}",
-            "letters, digits, '_', '-', '.'; starting with a letter or digit",
-        )
+        yield _missing_key(error, loaded.marks, path)
+    elif validator in _WORDING:
+        yield loaded.marks.issue(path, *_WORDING[validator](error))
     else:
-        yield marks.issue(path, error.message)
+        yield loaded.marks.issue(path, error.message)
+
+
+def _unknown_keys(error: Any, marks: Marks, path: KeyPath, schema_name: str) -> Iterator[ConfigIssue]:
+    allowed = sorted(error.schema.get("properties", {}))
+    for key in error.instance:
+        if key not in allowed:
+            yield marks.issue((*path, key), "unknown key", _key_hint(key, allowed, path, schema_name))
+
+
+def _missing_key(error: Any, marks: Marks, path: KeyPath) -> ConfigIssue:
+    missing = error.message.split("'")[1] if "'" in error.message else error.message
+    where = f" in {format_path(marks.original_path(path))}" if path else ""
+    return marks.issue(path, f"missing required key '{missing}'{where}", _describe(error.schema, missing))
+
+
+def _enum_wording(error: Any) -> tuple[str, str]:
+    options = [str(v) for v in error.validator_value if v is not None]
+    close = difflib.get_close_matches(str(error.instance), options, n=1, cutoff=0.5)
+    return (
+        f"{error.instance!r} is not allowed",
+        f"did you mean '{close[0]}'?" if close else f"one of: {', '.join(options)}",
+    )
+
+
+def _type_wording(error: Any) -> tuple[str]:
+    expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in expected)
+    return (f"expected {wanted}, got {_kind(error.instance)} {_short(error.instance)}",)
+
+
+def _options_wording(error: Any) -> tuple[str, str]:
+    options = [_option_text(s) for s in error.validator_value]
+    return f"{_short(error.instance)} is not valid", f"expected {' or '.join(options)}"
+
+
+def _bound_wording(error: Any) -> tuple[str]:
+    return (f"must be {_BOUNDS[error.validator]} {error.validator_value}, got {_short(error.instance)}",)
+
+
+def _empty_wording(error: Any) -> tuple[str]:
+    return (f"must not be empty (at least {error.validator_value}), got {_short(error.instance)}",)
+
+
+# schema keyword -> (message, hint) of a value that fails it
+_WORDING: dict[str, Callable[[Any], tuple[str, ...]]] = {
+    "enum": _enum_wording,
+    "type": _type_wording,
+    "anyOf": _options_wording,
+    "oneOf": _options_wording,
+    **dict.fromkeys(_BOUNDS, _bound_wording),
+    "minItems": _empty_wording,
+    "minLength": _empty_wording,
+    "uniqueItems": lambda _error: ("items must be unique", "remove the repeated entry"),
+    "pattern": lambda error: (
+        f"{_short(error.instance)} does not match {error.validator_value}",
+        "letters, digits, '_', '-', '.'; starting with a letter or digit",
+    ),
+}
 
 
 def _key_hint(key: str, allowed: list[str], path: KeyPath, schema_name: str) -> str:

@@ -19,7 +19,8 @@ from typing import Any
 
 from manifests import atomic_write_json, read_json, utc_now
 from manifests.provenance import code_identity
-from orchestrator.gate.profiles import GATES, GateProfile, apply_overrides, detect_gate
+from manifests.shipped import shipped_path
+from orchestrator.gate.profiles import GATES, Check, GateProfile, apply_overrides, detect_gate
 from orchestrator.gate.rundata import GateError, RunData, Series
 
 __all__ = [
@@ -40,9 +41,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def default_baselines_dir() -> Path:
-    """``$ORCH_BASELINES_DIR``, else ``baselines/`` at the root of the repository this package runs from."""
+    """``$ORCH_BASELINES_DIR``, else the shipped ``baselines/`` (the checkout's, or an installed wheel's)."""
     env = os.environ.get("ORCH_BASELINES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "baselines"
+    return Path(env) if env else shipped_path("baselines")
 
 
 def baseline_path(name: str, directory: Path | None = None) -> Path:
@@ -134,26 +135,14 @@ def build_baseline(
         raise GateError(f"unknown gate {gate!r}; known: {', '.join(GATES)}")
     profile: GateProfile = GATES[gate]
     n_bins = int(apply_overrides(profile.tolerances, tolerances or {}).get("bins", 10))
-    metrics: dict[str, Any] = {}
-    for check in profile.checks:
-        metric = resolve_metric(runs, check.names())
-        if metric is None:
-            continue
-        step_key = pick_step_key(runs, metric, profile.step_keys)
-        if step_key is None:
-            continue
-        series = [run.series(metric, step_key=step_key) for run in runs]
-        ranges = _ranges(series, n_bins)
-        entries = []
-        for rng, (median, per_run) in zip(ranges, range_medians(series, ranges), strict=True):
-            if median is None:
-                continue
-            entries.append({**rng, "median": median, "min": min(per_run), "max": max(per_run), "n_runs": len(per_run)})
-        metrics[check.metric] = {"name": metric, "step_key": step_key, "rule": check.rule, "ranges": entries}
+    metrics = {
+        check.metric: entry
+        for check in profile.checks
+        if (entry := _metric_entry(runs, check, profile.step_keys, n_bins)) is not None
+    }
     if not metrics:
         wanted = sorted({n for c in profile.checks for n in c.names()})
         raise GateError(f"gate {gate}: the runs carry none of its metrics ({', '.join(wanted)}); are they empty?")
-    hashes = sorted({r.config_hash for r in runs if r.config_hash})
     return {
         "schema_version": BASELINE_SCHEMA_VERSION,
         "name": name,
@@ -161,6 +150,16 @@ def build_baseline(
         "trainer": runs[0].trainer,
         "created_at": utc_now(),
         "command": command,
+        **_provenance(runs),
+        "tolerances": apply_overrides(profile.tolerances, tolerances or {}),
+        "metrics": metrics,
+    }
+
+
+def _provenance(runs: Sequence[RunData]) -> dict[str, Any]:
+    """Where the baseline comes from: the runs' config hashes, code, ids and seeds."""
+    hashes = sorted({r.config_hash for r in runs if r.config_hash})
+    return {
         "config_hash": hashes[0] if len(hashes) == 1 else None,
         "config_hashes": hashes,
         "code": {
@@ -171,9 +170,28 @@ def build_baseline(
             {"run_id": r.run_id, "seed": r.seed, "config_hash": r.config_hash, "status": r.status, "name": r.name}
             for r in runs
         ],
-        "tolerances": apply_overrides(profile.tolerances, tolerances or {}),
-        "metrics": metrics,
     }
+
+
+def _metric_entry(
+    runs: Sequence[RunData], check: Check, step_keys: Sequence[str], n_bins: int
+) -> dict[str, Any] | None:
+    """One checked metric of the baseline: the runs' median (and spread) in each of ``n_bins`` step ranges; None
+    when the runs do not log it, or on no step axis of the gate."""
+    metric = resolve_metric(runs, check.names())
+    if metric is None:
+        return None
+    step_key = pick_step_key(runs, metric, step_keys)
+    if step_key is None:
+        return None
+    series = [run.series(metric, step_key=step_key) for run in runs]
+    ranges = _ranges(series, n_bins)
+    entries = [
+        {**rng, "median": median, "min": min(per_run), "max": max(per_run), "n_runs": len(per_run)}
+        for rng, (median, per_run) in zip(ranges, range_medians(series, ranges), strict=True)
+        if median is not None
+    ]
+    return {"name": metric, "step_key": step_key, "rule": check.rule, "ranges": entries}
 
 
 def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

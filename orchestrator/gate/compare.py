@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.gate.baseline import load_baseline, range_medians, resolve_metric
-from orchestrator.gate.profiles import GATES, apply_overrides, tolerance
+from orchestrator.gate.profiles import GATES, GateProfile, apply_overrides, tolerance
 from orchestrator.gate.rundata import GateError, RunData, load_runs
 
 __all__ = ["GateResult", "compare_runs", "compare_with_baseline"]
@@ -50,23 +50,48 @@ def _limit(rule: str, base: float, tol: dict[str, Any], metric: str) -> tuple[fl
 
 
 def _check_metric(runs: Sequence[RunData], key: str, entry: dict[str, Any], tol: dict[str, Any]) -> dict[str, Any]:
-    names = (entry.get("name", key), key)
-    metric = resolve_metric(runs, names)
-    ranges = entry.get("ranges") or []
-    span_end = max((r["hi"] for r in ranges), default=0.0)
-    span_start = min((r["lo"] for r in ranges), default=0.0)
-    frac = float(tolerance(tol, key, "min_step_fraction", 0.0))
-    cutoff = span_start + frac * (span_end - span_start)
-    eligible = [r for r in ranges if r["hi"] >= cutoff] if frac > 0 else list(ranges)
+    metric = resolve_metric(runs, (entry.get("name", key), key))
+    eligible = _eligible(entry.get("ranges") or [], float(tolerance(tol, key, "min_step_fraction", 0.0)))
     result: dict[str, Any] = {"metric": key, "name": metric, "rule": entry.get("rule"), "eligible": len(eligible)}
     if metric is None:
         return {**result, "passed": False, "compared": 0, "reason": f"runs do not log {key}"}
     series = [run.series(metric, step_key=entry.get("step_key")) for run in runs]
+    details = _range_details(series, eligible, str(entry.get("rule")), tol, key)
+    failures = [d for d in details if not d["ok"]]
+    if details and str(tolerance(tol, key, "aggregate", "ranges")) == "mean":
+        # Task metrics from a few evaluation episodes are noisy per range: judge the mean over the compared ranges.
+        result["mean"] = _mean_check(details, str(entry.get("rule")), tol, key)
+        failures = [] if result["mean"]["ok"] else [{"step": details[-1]["step"], **result["mean"]}]
+    coverage = len(details) / len(eligible) if eligible else 0.0
+    result.update(compared=len(details), coverage=round(coverage, 3), details=details)
+    if not details:
+        return {**result, "passed": False, "reason": "no step range of the baseline was reached"}
+    if coverage < float(tolerance(tol, key, "min_coverage", 0.5)):
+        return {**result, "passed": False, "reason": f"only {len(details)}/{len(eligible)} step ranges reached"}
+    if failures:
+        return {**result, "passed": False, "reason": _failure_reason(metric, failures, details, "mean" in result)}
+    return {**result, "passed": True}
+
+
+def _eligible(ranges: list[dict[str, Any]], fraction: float) -> list[dict[str, Any]]:
+    """The baseline's step ranges that count: those ending past ``fraction`` of its span (all, for 0)."""
+    if fraction <= 0:
+        return list(ranges)
+    span_end = max((r["hi"] for r in ranges), default=0.0)
+    span_start = min((r["lo"] for r in ranges), default=0.0)
+    cutoff = span_start + fraction * (span_end - span_start)
+    return [r for r in ranges if r["hi"] >= cutoff]
+
+
+def _range_details(
+    series: list[Any], eligible: list[dict[str, Any]], rule: str, tol: dict[str, Any], key: str
+) -> list[dict[str, Any]]:
+    """The candidate's median in each range it reached, against the baseline's median and the rule's limits."""
     details = []
     for rng, (value, _) in zip(eligible, range_medians(series, eligible), strict=True):
         if value is None:
             continue
-        low, high = _limit(str(entry.get("rule")), float(rng["median"]), tol, key)
+        low, high = _limit(rule, float(rng["median"]), tol, key)
         details.append(
             {
                 "step": rng["center"],
@@ -77,35 +102,34 @@ def _check_metric(runs: Sequence[RunData], key: str, entry: dict[str, Any], tol:
                 "ok": low <= value <= high,
             }
         )
-    coverage = len(details) / len(eligible) if eligible else 0.0
-    failures = [d for d in details if not d["ok"]]
-    if details and str(tolerance(tol, key, "aggregate", "ranges")) == "mean":
-        # Task metrics from a few evaluation episodes are noisy per range: judge the mean over the compared ranges.
-        base_mean = sum(d["baseline"] for d in details) / len(details)
-        cand_mean = sum(d["candidate"] for d in details) / len(details)
-        low, high = _limit(str(entry.get("rule")), base_mean, tol, key)
-        ok = low <= cand_mean <= high
-        result["mean"] = {"baseline": base_mean, "candidate": cand_mean, "low": _num(low), "high": _num(high), "ok": ok}
-        failures = [] if ok else [{"step": details[-1]["step"], **result["mean"]}]
-    result.update(compared=len(details), coverage=round(coverage, 3), details=details)
-    if not details:
-        return {**result, "passed": False, "reason": "no step range of the baseline was reached"}
-    if coverage < float(tolerance(tol, key, "min_coverage", 0.5)):
-        return {**result, "passed": False, "reason": f"only {len(details)}/{len(eligible)} step ranges reached"}
-    if failures:
-        worst = max(failures, key=lambda d: abs(d["candidate"] - d["baseline"]) / max(abs(d["baseline"]), 1e-12))
-        bound = worst["low"] if worst["low"] is not None and worst["candidate"] < worst["low"] else worst["high"]
-        if "mean" in result:
-            where = f"mean over {len(details)} ranges (steps {details[0]['step']:g}-{details[-1]['step']:g})"
-            tail = ""
-        else:
-            where = f"at step {worst['step']:g}"
-            tail = f"; {len(failures)}/{len(details)} ranges out"
-        reason = (
-            f"{metric} {where}: {worst['candidate']:.4g} vs baseline {worst['baseline']:.4g} (limit {bound:.4g}){tail}"
-        )
-        return {**result, "passed": False, "reason": reason}
-    return {**result, "passed": True}
+    return details
+
+
+def _mean_check(details: list[dict[str, Any]], rule: str, tol: dict[str, Any], key: str) -> dict[str, Any]:
+    """The candidate's mean over the compared ranges against the baseline's mean there."""
+    base_mean = sum(d["baseline"] for d in details) / len(details)
+    cand_mean = sum(d["candidate"] for d in details) / len(details)
+    low, high = _limit(rule, base_mean, tol, key)
+    return {
+        "baseline": base_mean,
+        "candidate": cand_mean,
+        "low": _num(low),
+        "high": _num(high),
+        "ok": low <= cand_mean <= high,
+    }
+
+
+def _failure_reason(metric: str, failures: list[dict[str, Any]], details: list[dict[str, Any]], mean: bool) -> str:
+    """One sentence on the worst failure: where, the candidate's value, the baseline's, and the limit it crossed."""
+    worst = max(failures, key=lambda d: abs(d["candidate"] - d["baseline"]) / max(abs(d["baseline"]), 1e-12))
+    bound = worst["low"] if worst["low"] is not None and worst["candidate"] < worst["low"] else worst["high"]
+    if mean:
+        where = f"mean over {len(details)} ranges (steps {details[0]['step']:g}-{details[-1]['step']:g})"
+        tail = ""
+    else:
+        where = f"at step {worst['step']:g}"
+        tail = f"; {len(failures)}/{len(details)} ranges out"
+    return f"{metric} {where}: {worst['candidate']:.4g} vs baseline {worst['baseline']:.4g} (limit {bound:.4g}){tail}"
 
 
 def _nonfinite(runs: Sequence[RunData], watch: Sequence[str], tol: dict[str, Any]) -> dict[str, Any]:
@@ -149,30 +173,12 @@ def compare_runs(
     overrides: dict[str, Any] | None = None,
 ) -> GateResult:
     """Check ``runs`` against ``baseline`` (a document from :func:`~orchestrator.gate.baseline.load_baseline`)."""
-    if not runs:
-        raise GateError("compare needs at least one run directory")
+    _check_comparable(runs, baseline)
     gate = baseline["gate"]
     profile = GATES[gate]
-    wrong = sorted({r.trainer for r in runs if baseline.get("trainer") and r.trainer != baseline["trainer"]})
-    if wrong:
-        raise GateError(
-            f"baseline {baseline.get('name')!r} is a {gate} baseline of {baseline['trainer']} runs; "
-            f"got {', '.join(wrong)} runs: pick a baseline of the same trainer"
-        )
     tol = apply_overrides({**profile.tolerances, **(baseline.get("tolerances") or {})}, overrides or {})
     checks = [_check_metric(runs, key, entry, tol) for key, entry in baseline["metrics"].items()]
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for check in profile.checks:
-        if check.any_group:
-            groups.setdefault(check.any_group, [])
-    for result in checks:
-        group = next((c.any_group for c in profile.checks if c.metric == result["metric"]), None)
-        result["group"] = group
-        if group:
-            groups[group].append(result)
-    metric_ok = all(r["passed"] for r in checks if not r["group"]) and all(
-        any(r["passed"] for r in members) for members in groups.values() if members
-    )
+    metric_ok = _metrics_pass(checks, profile)
     nonfinite = _nonfinite(runs, profile.watch_nonfinite, tol)
     failed_runs = [{"run_id": r.run_id, "error": r.error} for r in runs if r.status == "failed"]
     hashes = {r.config_hash for r in runs}
@@ -190,6 +196,32 @@ def compare_runs(
         "tolerances": tol,
     }
     return GateResult(passed=passed, verdict=_verdict(summary), summary=summary)
+
+
+def _check_comparable(runs: Sequence[RunData], baseline: dict[str, Any]) -> None:
+    """Refuse an empty comparison, and runs of another trainer than the baseline's."""
+    if not runs:
+        raise GateError("compare needs at least one run directory")
+    wrong = sorted({r.trainer for r in runs if baseline.get("trainer") and r.trainer != baseline["trainer"]})
+    if wrong:
+        raise GateError(
+            f"baseline {baseline.get('name')!r} is a {baseline['gate']} baseline of {baseline['trainer']} runs; "
+            f"got {', '.join(wrong)} runs: pick a baseline of the same trainer"
+        )
+
+
+def _metrics_pass(checks: list[dict[str, Any]], profile: GateProfile) -> bool:
+    """Every check outside a group passed, and in each group (``any_group``: alternatives) at least one did. Each
+    check is marked with its group."""
+    groups: dict[str, list[dict[str, Any]]] = {c.any_group: [] for c in profile.checks if c.any_group}
+    for result in checks:
+        group = next((c.any_group for c in profile.checks if c.metric == result["metric"]), None)
+        result["group"] = group
+        if group:
+            groups[group].append(result)
+    return all(r["passed"] for r in checks if not r["group"]) and all(
+        any(r["passed"] for r in members) for members in groups.values() if members
+    )
 
 
 def _verdict(summary: dict[str, Any]) -> str:

@@ -17,8 +17,10 @@
   5. ``replay_pointers``: the GPU replay keeps its storage (data pointers unchanged) through wrap-around and sampling.
   Parts 2 and 3 skip when their baseline has not been recorded on a GPU yet (the line says how to record it).
 
-Training runs go through the registered entry point (``trainers.registry``), in this process; the GPU probes run
-in a child process (``python -m trainers.dreamerv3.probes``), so orch itself never imports Dreamer's modules.
+Training runs are ordinary ``orch run`` runs (``orchestrator.launch.submit.run_one``): named, recorded and failed
+like any other, in this process, through the registered entry point. The GPU probes are the ``probes`` part Dreamer
+registers (``trainers.registry``), run in a child process, so orch itself never imports Dreamer's modules. The gate
+configs and baselines ship with the package (``manifests.shipped``).
 """
 
 from __future__ import annotations
@@ -36,10 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from manifests import atomic_write_json
+from manifests.shipped import CHECKOUT, shipped_path
+from orchestrator.errors import RunFailed
+from orchestrator.extras import require_extra
 from orchestrator.gate.baseline import baseline_path, build_baseline, load_baseline, save_baseline
 from orchestrator.gate.compare import compare_runs
-from orchestrator.gate.rundata import GateError, load_run
+from orchestrator.gate.rundata import GateError, RunData, load_run
+from trainers import registry
 
 __all__ = [
     "CPU_BASELINE",
@@ -52,8 +57,9 @@ __all__ = [
     "run_gpu_gate",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GATE_CONFIGS = REPO_ROOT / "configs" / "gates"
+REPO_ROOT = CHECKOUT  # where the Dreamer tests of part 1 live (a checkout only)
+GATE_CONFIGS = shipped_path("configs", "gates")
+GATE_TRAINER = "dreamerv3"  # every gate config trains it; its registered probes are the GPU gate's parts 4 and 5
 CPU_BASELINE = "cpu_standing_still"
 GPU_BASELINE = "gpu_standing_still"
 GPU_TASK_BASELINE = "gpu_task"
@@ -122,72 +128,63 @@ def _timed(name: str, body: Callable[[], tuple[str, dict[str, Any], str]]) -> Pa
 def run_config(
     config: Path, workdir: Path, *, overrides: Sequence[str] = (), seed: int | None = None, threads: int | None = 1
 ) -> Path:
-    """Resolve ``config`` (with ``--set`` style ``overrides``), create a run directory under ``workdir/runs`` and
-    train it in this process through the registered entry point. Returns the run directory (also when the trainer
-    raised: the run manifest then says ``failed``, which the gate reports).
+    """``orch run CONFIG --artifact-root WORKDIR`` (with ``--set`` style ``overrides``), in this process, its output
+    in the run's logs. Returns the run directory, also when the run failed: its ``run.json`` then says so, which the
+    gate reports.
 
     ``threads`` caps torch's intra-op threads for the run (restored afterwards): the gate's models are tiny, and on a
     busy machine two spinning threads made a 56-update run 20x slower (43 s against 2 s) than one.
     """
-    import torch
+    from orchestrator.launch.submit import run_one
 
-    from orchestrator.config import resolve_config
-    from trainers.common.job import TrainJob
-    from trainers.registry import load_entry_point
-
-    resolved = resolve_config(config, overrides=list(overrides))
-    run_seed = seed if seed is not None else (resolved.seeds[0] if resolved.seeds else 0)
-    document = resolved.for_seed(run_seed)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    run_dir = workdir / "runs" / f"{stamp}-{resolved.name}-{resolved.config_hash[:8]}-s{run_seed}"
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = run_dir.with_name(f"{run_dir.name.split('~')[0]}~{suffix}")
-    run_dir.mkdir(parents=True)
-    atomic_write_json(run_dir / "resolved.json", document)
-    train = load_entry_point(resolved.trainer)
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
     try:
-        train(TrainJob(resolved=document, run_dir=run_dir))
-    except Exception as exc:  # the trainer has marked the run failed; keep going so the gate can report it
-        (run_dir / "gate-error.txt").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
-    finally:
-        torch.set_num_threads(previous)
-    return run_dir
+        outcome = run_one(config, overrides=list(overrides), seed=seed, root=workdir, torch_threads=threads, echo=False)
+    except RunFailed as failed:  # recorded in run.json; the gate reads it from there
+        outcome = failed.outcome
+    return Path(outcome.run_dir)
 
 
 def _smoke(workdir: Path, overrides: Sequence[str] = ()) -> tuple[str, dict[str, Any], str]:
     run_dir = run_config(GATE_CONFIGS / "dreamer_smoke.yaml", workdir, overrides=overrides)
     run = load_run(run_dir)
-    updates = max((r.get("opt_steps", 0) for r in run.metrics if isinstance(r.get("opt_steps"), int)), default=0)
+    summary = _smoke_summary(run, run_dir)
+    verdict, why = _smoke_verdict(run, summary)
+    return verdict, summary, why
+
+
+def _most(records: Sequence[dict[str, Any]], key: str) -> int:
+    return max((r[key] for r in records if isinstance(r.get(key), int)), default=0)
+
+
+def _smoke_summary(run: RunData, run_dir: Path) -> dict[str, Any]:
+    """What the smoke run did: updates, steps the policy acted, evaluation episodes, its last losses."""
     last = run.metrics[-1] if run.metrics else {}
-    losses = {k: last.get(k) for k in _LOSS_KEYS if k in last}
-    settings = run.resolved.get("settings") or {}
-    env_steps = max((r.get("env_steps", 0) for r in run.metrics if isinstance(r.get("env_steps"), int)), default=0)
-    policy_steps = env_steps - int(settings.get("prefill") or 0)
-    evals = sum(1 for e in run.episodes if e.get("kind") == "eval")
-    summary = {
+    prefill = int((run.resolved.get("settings") or {}).get("prefill") or 0)
+    return {
         "run_dir": str(run_dir),
         "run_status": run.status,
-        "updates": updates,
-        "policy_steps": policy_steps,
-        "eval_episodes": evals,
+        "updates": _most(run.metrics, "opt_steps"),
+        "policy_steps": _most(run.metrics, "env_steps") - prefill,
+        "eval_episodes": sum(1 for e in run.episodes if e.get("kind") == "eval"),
         "lines": len(run.metrics),
-        "last_losses": losses,
+        "last_losses": {k: last.get(k) for k in _LOSS_KEYS if k in last},
     }
+
+
+def _smoke_verdict(run: RunData, summary: dict[str, Any]) -> tuple[str, str]:
+    """Pass when the run completed, updated, acted in collection and evaluation, and its losses are finite."""
+    updates, policy_steps, evals = summary["updates"], summary["policy_steps"], summary["eval_episodes"]
+    losses = summary["last_losses"]
     if run.status != "completed":
-        return "fail", summary, f"run ended {run.status}: {run.error or 'see ' + str(run_dir)}"
+        return "fail", f"run ended {run.status}: {run.error or 'see ' + summary['run_dir']}"
     if updates < 1:
-        return "fail", summary, "no update was made (metrics.jsonl has no opt_steps >= 1)"
+        return "fail", "no update was made (metrics.jsonl has no opt_steps >= 1)"
     if policy_steps < 1 or evals < 1:  # the collector and the evaluation must have run the agent on the device
-        return "fail", summary, f"the agent acted in {policy_steps} collection steps and {evals} evaluation episodes"
+        return "fail", f"the agent acted in {policy_steps} collection steps and {evals} evaluation episodes"
     bad = [k for k, v in losses.items() if not isinstance(v, int | float)]
     if bad or not losses:
-        return "fail", summary, f"non-finite or missing losses: {', '.join(bad) or 'none logged'}"
-    return "pass", summary, f"{updates} update(s), {policy_steps} policy steps, {evals} eval episode(s), losses finite"
+        return "fail", f"non-finite or missing losses: {', '.join(bad) or 'none logged'}"
+    return "pass", f"{updates} update(s), {policy_steps} policy steps, {evals} eval episode(s), losses finite"
 
 
 def _standing_still(
@@ -248,6 +245,7 @@ def run_cpu_gate(
 ) -> SuiteResult:
     """``orch gate cpu``: Dreamer math/RSSM tests, a 1-2 update smoke, the deterministic standing-still comparison
     (with ``record``: the standing-still run becomes the committed baseline instead)."""
+    require_extra("train", "orch gate cpu")
     work = _workdir(workdir)
     dreamer_tests = REPO_ROOT / "tests" / "trainers" / "dreamerv3"
     steps: list[tuple[str, Callable[[], tuple[str, dict[str, Any], str]]]] = [
@@ -292,7 +290,7 @@ def _cuda_available() -> tuple[bool, str]:
 
 
 def _probe(name: str, device: str) -> tuple[str, dict[str, Any], str]:
-    cmd = [sys.executable, "-m", "trainers.dreamerv3.probes", name, "--device", device]
+    cmd = registry.probe_command(GATE_TRAINER, name, device=device)
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     try:
         summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -323,6 +321,7 @@ def run_gpu_gate(
 ) -> SuiteResult:
     """``orch gate gpu``: every part skips with the reason when no CUDA device is present. ``device`` other than
     cuda runs the same parts elsewhere (the tests exercise the suite's plumbing on the CPU this way)."""
+    require_extra("train", "orch gate gpu")
     ok, device_name = _cuda_available() if device.startswith("cuda") else (True, device)
     names = ("cuda_smoke", "standing_still", "task", "host_transfers", "replay_pointers")
     if not ok:

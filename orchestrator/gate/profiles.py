@@ -75,6 +75,16 @@ _LOSSES = (
     "kl_rep",
     "kl_total",
 )
+# How a learning gate compares: the mean over seeds at each step, a run may not be broken for 3 evaluations in a row,
+# half the reference's steps reached, half its evaluation bins covered.
+_LEARNING = {
+    "aggregate": "mean",
+    "nonfinite": "sustained",
+    "sustained_nonfinite": 3,
+    "min_step_fraction": 0.5,
+    "min_coverage": 0.5,
+    "bins": 10,
+}
 _RETURNS = ("return", "ep_return", "eval_return", "eval_episode_return", "ep_return_mean", "ep_rew_mean")
 
 GATES: dict[str, GateProfile] = {
@@ -106,33 +116,14 @@ GATES: dict[str, GateProfile] = {
             Check("success_rate", "at_least", any_group="task"),
         ),
         watch_nonfinite=_LOSSES,
-        tolerances={
-            "min_ratio": 0.6,
-            "ratio_atol": 0.0,
-            "aggregate": "mean",
-            "nonfinite": "sustained",
-            "sustained_nonfinite": 3,
-            "min_step_fraction": 0.5,
-            "min_coverage": 0.5,
-            "bins": 10,
-        },
+        tolerances={"min_ratio": 0.6, "ratio_atol": 0.0, **_LEARNING},
     ),
     "ppo": GateProfile(
         name="ppo",
         step_keys=("eval_step", "timesteps", "total_timesteps", "step"),
         checks=(Check("success_rate", "at_least"), Check("collision_rate", "at_most")),
         watch_nonfinite=("loss", "policy_gradient_loss", "value_loss", "entropy_loss", "approx_kl"),
-        tolerances={
-            "min_ratio": 0.6,
-            "max_ratio": 1.2,
-            "ratio_atol": 0.05,
-            "aggregate": "mean",
-            "nonfinite": "sustained",
-            "sustained_nonfinite": 3,
-            "min_step_fraction": 0.5,
-            "min_coverage": 0.5,
-            "bins": 10,
-        },
+        tolerances={"min_ratio": 0.6, "max_ratio": 1.2, "ratio_atol": 0.05, **_LEARNING},
     ),
 }
 

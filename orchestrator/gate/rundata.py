@@ -108,8 +108,7 @@ class RunData:
 
     def episode_series(self, metric: str, *, step_key: str | None = None) -> Series:
         """Per-step mean of an episode metric (``metrics.<name>`` or a top-level field) over episodes.jsonl."""
-        key = step_key if step_key and any(step_key in e for e in self.episodes) else None
-        key = key or next((k for k in EPISODE_STEP_KEYS if any(_is_number(e.get(k)) for e in self.episodes)), None)
+        key = self._episode_step_key(step_key)
         if key is None:
             return Series([], [])
         per_step: dict[float, list[float]] = {}
@@ -126,6 +125,12 @@ class RunData:
                 bad.add(float(step))
         steps = sorted(per_step)
         return Series(steps, [sum(per_step[s]) / len(per_step[s]) for s in steps], sorted(bad))
+
+    def _episode_step_key(self, wanted: str | None) -> str | None:
+        """``wanted`` when the episodes have it, else the first of :data:`EPISODE_STEP_KEYS` they give numbers for."""
+        if wanted and any(wanted in e for e in self.episodes):
+            return wanted
+        return next((k for k in EPISODE_STEP_KEYS if any(_is_number(e.get(k)) for e in self.episodes)), None)
 
     @staticmethod
     def _series_from(records: Iterable[dict[str, Any]], metric: str, step_key: str | None, view: Any) -> Series:

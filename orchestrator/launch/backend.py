@@ -14,12 +14,13 @@ Backends live in sibling modules and are imported only when chosen, so ``orch st
 from __future__ import annotations
 
 import abc
-import importlib
+import pkgutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from manifests import ACTIVE_STATES
 from orchestrator.errors import LaunchError
 from orchestrator.launch.clusters import ClusterProfile
 from orchestrator.launch.runspec import RunSpec
@@ -84,7 +85,7 @@ class JobState:
 
     @property
     def alive(self) -> bool:
-        return self.state in ("pending", "running", "preempted")
+        return self.state in ACTIVE_STATES
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,11 +216,8 @@ class Backend(abc.ABC):
 
 def job_class_of(spec: RunSpec) -> Any:
     """The class of a spec's job: :class:`~orchestrator.launch.entry.RunJob` unless the spec names another
-    (``"module:Class"``, e.g. a study worker), built with the same arguments: a folder, then requeue bound, time
-    limit, signal delay, trainer entry, local slots and resume."""
-    target = spec.job_class or "orchestrator.launch.entry:RunJob"
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    (``"module:Class"``, e.g. a study's worker); either is built with ``for_spec(spec, profile, slots=...)``."""
+    return pkgutil.resolve_name(spec.job_class or "orchestrator.launch.entry:RunJob")
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -228,8 +226,8 @@ def backend_class(name: str) -> type[Backend]:
         target = BACKENDS[name]
     except KeyError:
         raise LaunchError(f"unknown backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    backend: type[Backend] = pkgutil.resolve_name(target)
+    return backend
 
 
 def make_backend(profile: ClusterProfile, workdir: Path) -> Backend:

@@ -2,8 +2,9 @@
 
 A profile is a small YAML file checked against ``schemas/cluster.schema.json``. Profiles are searched, first hit wins,
 in every folder of ``$ORCH_CLUSTERS`` (``os.pathsep``-separated), then ``~/.config/orch/clusters/``, then
-``configs/clusters/`` of the working directory and of the orch checkout, because real cluster details are private and
-belong in a user's own folder. ``--cluster`` also takes a path to a YAML file.
+``configs/clusters/`` of the working directory and the profiles orch ships (its checkout's, or an installed
+wheel's), because real cluster details are private and belong in a user's own folder. ``--cluster`` also takes a
+path to a YAML file.
 
 Profiles speak orch's generic names (``cpus_per_task``, ``mem_gb``, ``time_min``, ``gpus``); the backend translates
 them (``launch/slurm.py``). Keys a backend passes through unchanged (queue, account...) are kept in ``site``.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from manifests.shipped import shipped_path
 from orchestrator.errors import LaunchError
 
 __all__ = [
@@ -34,7 +36,6 @@ __all__ = [
 
 CLUSTER_PREFIX = "cluster."
 DEFAULT_CLUSTER = "local"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Keys with a meaning to orch itself; every other schema key is passed to the backend as it is (``site``).
 _GENERIC = (
@@ -127,9 +128,9 @@ def cluster_search_path() -> list[Path]:
     folders += [Path(p).expanduser() for p in env.split(os.pathsep) if p]
     folders.append(Path("~/.config/orch/clusters").expanduser())
     folders.append(Path.cwd() / "configs" / "clusters")
-    repo = _REPO_ROOT / "configs" / "clusters"
-    if repo not in folders:
-        folders.append(repo)
+    shipped = shipped_path("configs", "clusters")  # the checkout's, or an installed wheel's share/orch/configs
+    if shipped not in folders:
+        folders.append(shipped)
     return folders
 
 
@@ -165,6 +166,8 @@ def split_cluster_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[s
     """Split ``--set`` items into config overrides and ``cluster.KEY=VALUE`` items (values parsed as YAML)."""
     import yaml
 
+    from orchestrator.config.yamlread import load_yaml
+
     config: list[str] = []
     cluster: dict[str, Any] = {}
     for item in overrides:
@@ -175,7 +178,7 @@ def split_cluster_overrides(overrides: Iterable[str]) -> tuple[list[str], dict[s
         if not sep or not key:
             raise LaunchError(f"--set {item!r}: expected cluster.KEY=VALUE")
         try:
-            cluster[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            cluster[key.strip()] = load_yaml(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             raise LaunchError(f"--set {item!r}: value is not valid YAML ({exc})") from None
     return config, cluster
@@ -185,9 +188,11 @@ def load_cluster(name: str | None = None, overrides: Mapping[str, Any] | None = 
     """Find, read, override and validate a profile. Raises :class:`LaunchError` naming the file and the key."""
     import yaml
 
+    from orchestrator.config.yamlread import load_yaml
+
     path = _find(name or DEFAULT_CLUSTER)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise LaunchError(f"{path}: cannot read cluster profile ({exc})") from None
     if not isinstance(data, dict):
@@ -201,14 +206,7 @@ def profile_from_dict(
 ) -> ClusterProfile:
     """Validate a profile document and build the normalised :class:`ClusterProfile`."""
     where = str(source) if source else "cluster profile"
-    keys = valid_keys()
-    unknown = sorted(set(data) - set(keys))
-    if unknown:
-        listing = ", ".join(f"{k} (default: {keys[k]!r})" for k in sorted(keys))
-        raise LaunchError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {listing}")
-    _validate(dict(data), where)
-    values = {k: data.get(k, keys[k]) for k in keys}
-    _check_shell_safe(values, where)
+    values = _checked(data, where)
     site = {k: v for k, v in values.items() if k not in _GENERIC and v is not None}
     try:
         mem = parse_mem_gb(values["mem_gb"])
@@ -242,29 +240,63 @@ _OPTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _UNSAFE = ("\n", "\r", "\0")
 
 
+def _checked(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Every profile key with its value, the schema's default where the document has none; raises
+    :class:`LaunchError` on an unknown key, a value the schema refuses, or one that would break the batch script."""
+    keys = valid_keys()
+    unknown = sorted(set(data) - set(keys))
+    if unknown:
+        listing = ", ".join(f"{k} (default: {keys[k]!r})" for k in sorted(keys))
+        raise LaunchError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {listing}")
+    _validate(dict(data), where)
+    values = {k: data.get(k, keys[k]) for k in keys}
+    _check_shell_safe(values, where)
+    return values
+
+
 def _check_shell_safe(values: Mapping[str, Any], where: str) -> None:
     """Refuse, before any batch script exists, what would break out of its line: an env name that is not a shell
     identifier, a newline in a value, a directive name that is not one."""
+    problems = [*_mapping_problems(values), *_line_problems(values)]
+    if problems:
+        raise LaunchError(f"{where}: " + "; ".join(problems))
+
+
+def _unsafe(value: Any) -> bool:
+    return any(c in str(value) for c in _UNSAFE)
+
+
+def _mapping_problems(values: Mapping[str, Any]) -> list[str]:
+    """Names that are not variable or option names, and values that span lines, in ``env`` and
+    ``scheduler_options``."""
     problems: list[str] = []
     for name, value in dict(values.get("env") or {}).items():
         if not _ENV_NAME.match(str(name)):
             problems.append(f"env: {name!r} is not a variable name (letters, digits, _; not starting with a digit)")
-        if any(c in str(value) for c in _UNSAFE):
+        if _unsafe(value):
             problems.append(f"env.{name}: the value holds a newline or NUL; give it on one line")
     for key, value in dict(values.get("scheduler_options") or {}).items():
         if not _OPTION_NAME.match(str(key)):
             problems.append(f"scheduler_options: {key!r} is not a scheduler option name")
-        if any(c in str(value) for c in _UNSAFE):
+        if _unsafe(value):
             problems.append(f"scheduler_options.{key}: the value holds a newline or NUL")
-    for key in ("partition", "account", "qos", "gres", "constraint", "exclude", "python", "name"):
-        if any(c in str(values.get(key) or "") for c in _UNSAFE):
-            problems.append(f"{key}: the value holds a newline or NUL")
+    return problems
+
+
+def _line_problems(values: Mapping[str, Any]) -> list[str]:
+    """Values written on one line of the script (directives, module and setup lines) that span lines."""
+    problems = [
+        f"{key}: the value holds a newline or NUL"
+        for key in ("partition", "account", "qos", "gres", "constraint", "exclude", "python", "name")
+        if _unsafe(values.get(key) or "")
+    ]
     for key in ("modules", "setup"):
-        for i, item in enumerate(values.get(key) or []):
-            if any(c in str(item) for c in _UNSAFE):
-                problems.append(f"{key}[{i}]: holds a newline or NUL; give one line per list item")
-    if problems:
-        raise LaunchError(f"{where}: " + "; ".join(problems))
+        problems += [
+            f"{key}[{i}]: holds a newline or NUL; give one line per list item"
+            for i, item in enumerate(values.get(key) or [])
+            if _unsafe(item)
+        ]
+    return problems
 
 
 def _env_value(value: Any) -> str:

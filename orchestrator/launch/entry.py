@@ -1,7 +1,7 @@
 """The job callable: what runs on the compute node (or in this process) for one run directory.
 
 :class:`RunJob` is small and picklable (it carries only paths and numbers). On a preemption or time-limit warning
-(SIGUSR2, ``signal_delay_s`` before the end) the trainer is asked to stop (``trainers.common.signals``): it finishes
+(SIGUSR2, ``signal_delay_s`` before the end) the trainer is asked to stop (``registry.request_stop``): it finishes
 its step, writes a complete checkpoint and returns control; only then does submitit's own handler run, which calls
 :meth:`RunJob.checkpoint` (record the attempt's end, return the job's own resubmission) and requeues the job. A
 trainer that does not reach a step boundary in time is requeued anyway, from its last complete checkpoint, before
@@ -26,11 +26,13 @@ import time
 import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from submitit import JobEnvironment
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from manifests import (
+    TERMINAL_STATES,
     Attempt,
     RunDirLock,
     RunLockedError,
@@ -42,28 +44,27 @@ from manifests import (
     utc_now,
 )
 from manifests.provenance import allocated_cpus, allocated_memory_gb
+from orchestrator.errors import LaunchError
 from orchestrator.launch.rundir import attempt_log_paths
-from trainers.common.signals import TrainingStopped, clear_stop, request_stop
-from trainers.common.trial import TrialPruned
+from orchestrator.launch.slurm import on_slurm_node, restart_count
+from trainers import registry
+from trainers.registry import TrainingStopped, TrialPruned, clear_stop, request_stop
+
+if TYPE_CHECKING:
+    from orchestrator.launch.clusters import ClusterProfile
+    from orchestrator.launch.runspec import RunSpec
 
 __all__ = ["RunJob", "job_context", "resolve_num_envs_on_node"]
 
-# How a Slurm requeue, a submitit local requeue, or nothing at all is recognised from the environment.
-_ARRAY_VARS = ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")
-
 
 def job_context() -> dict[str, Any]:
-    """Job id and node of the current process, whatever runs it (a scheduler, submitit local, or a shell)."""
-    env = os.environ
-    if env.get("SLURM_JOB_ID"):
-        array_id, task = (env.get(v) for v in _ARRAY_VARS)
-        job_id = f"{array_id}_{task}" if array_id and task else env["SLURM_JOB_ID"]
-        backend = "slurm"
-    elif env.get("SUBMITIT_LOCAL_JOB_ID"):
-        job_id, backend = env["SUBMITIT_LOCAL_JOB_ID"], "local"
-    else:
-        job_id, backend = f"pid-{os.getpid()}", "inprocess"
-    return {"job_id": job_id, "node": socket.gethostname(), "backend": backend}
+    """Job id and node of the current process, whatever runs it: a submitit job (Slurm or local) as submitit's
+    ``JobEnvironment`` tells it (an array task as ``<array>_<task>``), else this process (``orch run``)."""
+    try:
+        env = JobEnvironment()
+    except RuntimeError:  # not inside a submitit job
+        return {"job_id": f"pid-{os.getpid()}", "node": socket.gethostname(), "backend": "inprocess"}
+    return {"job_id": env.job_id, "node": env.hostname, "backend": "slurm" if env.cluster == "slurm" else "local"}
 
 
 class _Tee:
@@ -163,9 +164,7 @@ def resolve_num_envs_on_node(resolved: dict[str, Any], cpus: int, mem_gb: float 
         return None
     number = max(1, cpus - 1)
     try:
-        from trainers.registry import load_spec
-
-        chooser = getattr(load_spec(str(resolved.get("trainer"))), "auto_num_envs", None)
+        chooser = getattr(registry.load_spec(str(resolved.get("trainer"))), "auto_num_envs", None)
         if callable(chooser):
             number = int(chooser(cpus, mem_gb))
     except (ImportError, KeyError):
@@ -187,7 +186,8 @@ class RunJob(Checkpointable):
 
     ``trainer_entry`` (spec module and entry point, captured at submit time) lets a trainer registered at runtime,
     a plugin or a test's trainer, be found on the compute node. ``slots`` is ``(lock folder, count)`` for the
-    local backend's parallelism limit. ``tee`` keeps output on the terminal for ``orch run``.
+    local backend's parallelism limit. ``tee`` keeps output on the terminal for ``orch run``. ``torch_threads`` caps
+    torch's threads while the trainer runs in this process (the gate's tiny runs; None leaves the trainer's choice).
     """
 
     # How long a starting job waits for the run directory's trainer lock before it refuses to train.
@@ -195,6 +195,8 @@ class RunJob(Checkpointable):
     # After the warning signal, how long the trainer may take to reach a step boundary and save before the job is
     # requeued anyway; None: ``signal_delay_s`` less a reserve for the requeue itself (5..30 s).
     stop_grace_s: float | None = None
+    # Set per instance; the class default keeps jobs pickled by an older orch loadable.
+    torch_threads: int | None = None
 
     def __init__(
         self,
@@ -208,6 +210,7 @@ class RunJob(Checkpointable):
         resume: bool = False,
         dry_run: bool = False,
         tee: bool = False,
+        torch_threads: int | None = None,
     ) -> None:
         self.run_dir = str(run_dir)
         self.max_requeues = int(max_requeues)
@@ -218,11 +221,25 @@ class RunJob(Checkpointable):
         self.resume = resume
         self.dry_run = dry_run
         self.tee = tee
+        self.torch_threads = torch_threads
         self._requeueing = False
         self._started = 0.0
         self._warning: int | None = None  # the signal that asked the trainer to stop
         self._saved_step: int | None = None  # where the trainer saved after it
         self._submitit_handler: Any = None
+
+    @classmethod
+    def for_spec(cls, spec: RunSpec, profile: ClusterProfile, *, slots: tuple[str, int] | None = None) -> RunJob:
+        """The job of one planned run under a cluster profile: its requeue limit, time limit and warning delay."""
+        return cls(
+            str(spec.run_dir),
+            max_requeues=profile.max_requeues,
+            time_min=profile.time_min,
+            signal_delay_s=profile.signal_delay_s,
+            trainer_entry=spec.trainer_entry,
+            slots=slots,
+            resume=spec.resume,
+        )
 
     # ------------------------------------------------------------------------------------------- running
     def __call__(self) -> str:
@@ -284,14 +301,14 @@ class RunJob(Checkpointable):
                 m.error = limit_hit[0]
                 m.ended_at = utc_now()
                 return
-            restart = os.environ.get("SLURM_RESTART_COUNT")
+            restarts = restart_count()
             m.attempts.append(
                 Attempt(
                     job_id=context["job_id"],
                     node=context["node"],
                     start=utc_now(),
                     state="running",
-                    reason=f"scheduler restart {restart}" if restart and restart != "0" else None,
+                    reason=f"scheduler restart {restarts}" if restarts else None,
                 )
             )
             m.status = "running"
@@ -300,23 +317,20 @@ class RunJob(Checkpointable):
 
         manifest = update_run_manifest(run_dir, change)
         if limit_hit:
-            raise RuntimeError(f"run {manifest.run_id}: {limit_hit[0]}; resubmit with `orch run --resume {run_dir}`")
+            raise LaunchError(f"run {manifest.run_id}: {limit_hit[0]}; resubmit with `orch run --resume {run_dir}`")
         self._started = time.time()
         return manifest
 
     def _train(self, run_dir: Path, manifest: RunManifest) -> str:
-        from trainers.common.job import TrainJob
-        from trainers.registry import get_trainer, load_entry_point, register
-
         resolved: dict[str, Any] = json.loads((run_dir / "resolved.json").read_text(encoding="utf-8"))
         trainer = str(resolved.get("trainer") or manifest.trainer)
         entry = self.trainer_entry or manifest.extra.get("trainer_entry") or {}
         try:
-            get_trainer(trainer)
+            registry.get_trainer(trainer)
         except KeyError:
             if not entry:
                 raise
-            register(trainer, spec_module=entry["spec_module"], entry_point=entry["entry_point"])
+            registry.register(trainer, spec_module=entry["spec_module"], entry_point=entry["entry_point"])
         node_choice = resolve_num_envs_on_node(resolved, allocated_cpus(), allocated_memory_gb())
         if node_choice:
             update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resolved_on_node", node_choice))
@@ -324,8 +338,9 @@ class RunJob(Checkpointable):
         resume = self._resuming(manifest)
         _wandb_offline_on_cluster_node()
         try:
-            train = load_entry_point(trainer)
-            train(TrainJob(resolved=resolved, run_dir=run_dir, resume=resume, dry_run=self.dry_run))
+            train = registry.load_entry_point(trainer)
+            with registry.limit_torch_threads(self.torch_threads):
+                train(registry.TrainJob(resolved=resolved, run_dir=run_dir, resume=resume, dry_run=self.dry_run))
         except TrainingStopped as stopped:
             self._requeue_after_stop(run_dir, stopped)
             raise
@@ -341,12 +356,16 @@ class RunJob(Checkpointable):
                 self._close_attempt(run_dir, "cancelled", "interrupted")
                 raise
             traceback.print_exc()
-            self._close_attempt(run_dir, "failed", f"{type(exc).__name__}: {exc}")
+            self._close_attempt(run_dir, "failed", failure_reason(exc))
             raise
         self._close_attempt(run_dir, "completed", None)
         return "completed"
 
     def _close_attempt(self, run_dir: Path, state: str, reason: str | None) -> None:
+        """Record how this attempt ended and, with it, the run's outcome: the one place where ``run.json`` learns
+        that a run failed or was cancelled, whichever trainer ran (trainers write their traceback under
+        ``failures/`` and raise)."""
+
         def change(m: RunManifest) -> None:
             if m.attempts and m.attempts[-1].end is None:
                 m.attempts[-1].end = utc_now()
@@ -361,7 +380,7 @@ class RunJob(Checkpointable):
                 m.status, m.error = "cancelled", m.error or ("cancelled by orch cancel" if reason is None else reason)
             elif state == "failed" and m.status != "failed":
                 m.status, m.error = "failed", reason
-            if m.status in ("completed", "failed", "cancelled"):
+            if m.status in TERMINAL_STATES:
                 m.ended_at = m.ended_at or utc_now()
 
         update_run_manifest(run_dir, change)
@@ -377,7 +396,7 @@ class RunJob(Checkpointable):
     def _stop_on_warning(self) -> Iterator[None]:
         """Under submitit, put orch's handler in front of submitit's for the warning signal: it only asks the trainer
         to stop (a flag), and arms a deadline after which submitit's handler requeues the job anyway."""
-        warning = signal.SIGUSR2  # submitit's JobEnvironment._usr_sig()
+        warning = signal.Signals[f"SIG{JobEnvironment.USR_SIG}"]  # what submitit warns with (USR2 unless set)
         submitit_handler = signal.getsignal(warning)
         if not callable(submitit_handler):  # not under submitit (orch run in a terminal): nothing to requeue
             yield
@@ -472,17 +491,22 @@ class RunJob(Checkpointable):
             resume=True,
             dry_run=self.dry_run,
             tee=self.tee,
+            torch_threads=self.torch_threads,
         )
         return DelayedSubmission(again)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """``Type: first line of the message``: the one-line reason ``run.json`` keeps (the traceback is in the log)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _wandb_offline_on_cluster_node() -> None:
     """On a cluster node W&B logs offline (nodes rarely reach the internet; ``orch sync`` uploads later), unless the
     profile's ``env`` chose a ``WANDB_MODE`` itself (a site whose nodes do reach W&B)."""
-    from trainers.common.job import WANDB_OFFLINE_ON_NODE
-
-    if os.environ.get("SLURM_JOB_ID") and not os.environ.get("WANDB_MODE"):
-        os.environ[WANDB_OFFLINE_ON_NODE] = "1"
+    if on_slurm_node() and not os.environ.get("WANDB_MODE"):
+        os.environ[registry.WANDB_OFFLINE_ON_NODE] = "1"
         print("orch: W&B logs offline on this node; upload later with orch sync RUN from a login node", flush=True)
 
 

@@ -19,11 +19,22 @@ from orchestrator.launch.runspec import RunSpec
 __all__ = ["InProcessBackend", "run_in_process"]
 
 
-def run_in_process(run_dir: str, *, resume: bool = False, dry_run: bool = False, max_requeues: int = 1000) -> str:
-    """Run (or resume) one run directory here and now; the trainer's exception propagates."""
+def run_in_process(
+    run_dir: str,
+    *,
+    resume: bool = False,
+    dry_run: bool = False,
+    max_requeues: int = 1000,
+    torch_threads: int | None = None,
+    echo: bool = True,
+) -> str:
+    """Run (or resume) one run directory here and now; the trainer's exception propagates. Its output goes to the
+    attempt's logs, and with ``echo`` to this terminal as well."""
     from orchestrator.launch.entry import RunJob  # submitit's helpers: not for orch status
 
-    job = RunJob(str(run_dir), max_requeues=max_requeues, resume=resume, dry_run=dry_run, tee=True)
+    job = RunJob(
+        str(run_dir), max_requeues=max_requeues, resume=resume, dry_run=dry_run, tee=echo, torch_threads=torch_threads
+    )
     return job()
 
 

@@ -12,7 +12,6 @@ import os
 import shlex
 import signal
 import socket
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from orchestrator.errors import LaunchError
 from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState, job_class_of
 from orchestrator.launch.runspec import RunSpec
 from orchestrator.launch.secrets import REDACTED, is_secret_name
+from orchestrator.launch.submitit_private import LOCAL_CONTROLLER_MODULE, detached_local_executor, job_command
 
 __all__ = [
     "LocalBackend",
@@ -32,47 +32,11 @@ __all__ = [
     "signal_processes",
 ]
 
-_CONTROLLER_MODULE = "submitit.local._local"
-
 
 def default_parallelism(cpus_per_task: int | None) -> int:
     """Runs that fit on this machine at once: usable CPUs / CPUs per run (at least one)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cpus // max(1, cpus_per_task or 1))
-
-
-def _make_executor(folder: Path, profile: Any) -> Any:
-    """A submitit ``LocalExecutor`` whose controllers start in a new session (detached from the terminal)."""
-    from submitit.local.local import LocalExecutor, LocalJob
-
-    class _DetachedLocalExecutor(LocalExecutor):
-        def _submit_command(self, command: str) -> Any:
-            env = dict(os.environ)
-            env.update(
-                SUBMITIT_LOCAL_NTASKS="1",
-                SUBMITIT_LOCAL_COMMAND=command,
-                SUBMITIT_LOCAL_TIMEOUT_S=str(int(60 * self.parameters.get("timeout_min", 2.0))),
-                SUBMITIT_LOCAL_SIGNAL_DELAY_S=str(int(self.parameters.get("signal_delay_s", 30))),
-                SUBMITIT_LOCAL_NODEID="0",
-                SUBMITIT_LOCAL_JOB_NUM_NODES="1",
-                SUBMITIT_STDERR_TO_STDOUT="",
-                SUBMITIT_EXECUTOR="local",
-                SUBMITIT_LOCAL_WITH_SHELL="",
-            )
-            env.update(profile.env)
-            process = subprocess.Popen(
-                [sys.executable, "-m", _CONTROLLER_MODULE, str(self.folder)],
-                env=env,
-                start_new_session=True,
-                stdin=subprocess.DEVNULL,
-            )
-            return LocalJob(folder=self.folder, job_id=str(process.pid), process=process, tasks=[0])
-
-    python = profile.python or shlex.quote(sys.executable)
-    executor = _DetachedLocalExecutor(folder=folder, max_num_timeout=profile.max_requeues, python=python)
-    executor.update_parameters(timeout_min=profile.time_min, signal_delay_s=profile.signal_delay_s)
-    executor._throttling = 0.0  # submitit pauses 0.2 s between local jobs; we start them all at once
-    return executor
 
 
 class LocalBackend(Backend):
@@ -95,7 +59,7 @@ class LocalBackend(Backend):
         lines = [
             f"# local: {len(specs)} background process(es) on {socket.gethostname()}, "
             f"at most {self.parallelism} at once",
-            f"# each runs: {python} -u -m submitit.core._submit {shlex.quote(str(self.workdir / '<pid>'))}",
+            f"# each runs: {job_command(python, self.workdir / '<pid>')}",
         ]
         lines += [
             f"export {k}={REDACTED if is_secret_name(k) else shlex.quote(v)}" for k, v in self.profile.env.items()
@@ -103,25 +67,26 @@ class LocalBackend(Backend):
         return "\n".join(lines)
 
     def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
-        executor = _make_executor(self.workdir / "%j", self.profile)
+
         slots = (str(self.workdir / "slots"), self.parallelism)
-        jobs = [
-            job_class_of(spec)(
-                str(spec.run_dir),
-                max_requeues=self.profile.max_requeues,
-                time_min=self.profile.time_min,
-                signal_delay_s=self.profile.signal_delay_s,
-                trainer_entry=spec.trainer_entry,
-                slots=slots,
-                resume=spec.resume,
-            )
-            for spec in specs
-        ]
-        submitted = executor.submit_array(jobs)
+        jobs = [job_class_of(spec).for_spec(spec, self.profile, slots=slots) for spec in specs]
+        submitted = [self._executor().submit(job) for job in jobs]
         return [
             JobHandle(run_id=s.run_id, job_id=j.job_id, stdout=str(j.paths.stdout), stderr=str(j.paths.stderr))
             for s, j in zip(specs, submitted, strict=True)
         ]
+
+    def _executor(self) -> Any:
+        """One executor per job: submitit pauses between jobs submitted through one executor (0.2 s each, for a
+        scheduler's sake); a fresh one starts its job at once, through the public ``submit``."""
+        executor = detached_local_executor(
+            self.workdir / "%j",
+            python=self.profile.python or shlex.quote(sys.executable),
+            max_requeues=self.profile.max_requeues,
+            env=self.profile.env,
+        )
+        executor.update_parameters(timeout_min=self.profile.time_min, signal_delay_s=self.profile.signal_delay_s)
+        return executor
 
     @classmethod
     def unreachable(cls, scheduler: Mapping[str, Any]) -> str | None:
@@ -202,4 +167,4 @@ def process_alive(pid: int, *, controller: bool = False) -> bool:
     except OSError:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
-    return state != "Z" and (not controller or _CONTROLLER_MODULE in cmdline)
+    return state != "Z" and (not controller or LOCAL_CONTROLLER_MODULE in cmdline)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from manifests import (
+    RESUMABLE_STATES,
     RunManifest,
     atomic_write_json,
     atomic_write_text,
@@ -42,8 +43,6 @@ __all__ = [
 ]
 
 RUNS = "runs"
-# A rerun of the same fingerprint is allowed when the earlier one ended badly.
-_RERUNNABLE = frozenset({"failed", "cancelled"})
 
 
 def artifact_root(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -188,7 +187,7 @@ def find_duplicates(root: Path, fingerprints: Mapping[str, str]) -> dict[str, tu
         if not data or data.get("dry_run"):
             continue
         fp = data.get("fingerprint")
-        if fp in wanted and data.get("status") not in _RERUNNABLE:
+        if fp in wanted and data.get("status") not in RESUMABLE_STATES:  # a run that ended badly may run again
             found[fp] = (str(data.get("run_id", run_dir.name)), str(data.get("status")))
     return found
 

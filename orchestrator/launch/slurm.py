@@ -10,6 +10,7 @@ errors are read per job so that only the jobs really stopped are reported stoppe
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -30,8 +31,17 @@ from orchestrator.launch.backend import (
 )
 from orchestrator.launch.runspec import RunSpec, slugify
 from orchestrator.launch.secrets import secret_environment
+from orchestrator.launch.submitit_private import sbatch_script
 
-__all__ = ["SLURM_STATES", "SlurmBackend", "parse_sacct", "parse_scancel", "slurm_parameters"]
+__all__ = [
+    "SLURM_STATES",
+    "SlurmBackend",
+    "on_slurm_node",
+    "parse_sacct",
+    "parse_scancel",
+    "restart_count",
+    "slurm_parameters",
+]
 
 SACCT_FIELDS = ("JobID", "State", "NodeList", "Start", "End", "ExitCode", "Reason")
 SACCT_TIMEOUT_S = 20
@@ -104,6 +114,17 @@ def slurm_parameters(profile: Any, *, job_name: str) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
+def restart_count() -> int:
+    """How often Slurm restarted this job (``scontrol requeue``, a node failure): 0 outside Slurm. submitit's
+    ``JobEnvironment`` does not say."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+
+
+def on_slurm_node() -> bool:
+    """Whether this process runs inside a Slurm allocation (a batch job, ``srun`` or ``salloc``)."""
+    return bool(os.environ.get("SLURM_JOB_ID"))
+
+
 def _python(profile: Any) -> str:
     return profile.python or shlex.quote(sys.executable)
 
@@ -134,10 +155,6 @@ class SlurmBackend(Backend):
 
     def preview(self, specs: list[RunSpec]) -> str:  # type: ignore[override]
         """The batch script(s) submitit would hand to sbatch, built by submitit itself, submitting nothing."""
-        from submitit.slurm.slurm import _make_sbatch_string
-
-        folder = self.workdir / "%j"
-        command = " ".join([_python(self.profile), "-u -m submitit.core._submit", shlex.quote(str(folder))])
         params = slurm_parameters(self.profile, job_name=self._job_name(list(specs)))
         scripts = []
         for index, chunk in enumerate(self._chunks(list(specs))):
@@ -145,7 +162,10 @@ class SlurmBackend(Backend):
             if index:
                 extra["dependency"] = f"afterany:JOBID_OF_ARRAY_{index}"
             count = len(chunk) if len(chunk) > 1 else None
-            scripts.append(_make_sbatch_string(command=command, folder=folder, map_count=count, **extra))
+            script = sbatch_script(
+                python=_python(self.profile), folder=self.workdir / "%j", map_count=count, parameters=extra
+            )
+            scripts.append(script)
         return "\n".join(scripts)
 
     def _executor(self, params: dict[str, Any]) -> Any:
@@ -168,19 +188,8 @@ class SlurmBackend(Backend):
             chunk_params = dict(params)
             if previous:
                 chunk_params["dependency"] = f"afterany:{previous}"
-            executor = self._executor(chunk_params)
-            executor._throttling = 0.0  # one sbatch per array: submitit's pause between single jobs is not needed
-            jobs = [
-                job_class_of(spec)(
-                    str(spec.run_dir),
-                    max_requeues=self.profile.max_requeues,
-                    time_min=self.profile.time_min,
-                    signal_delay_s=self.profile.signal_delay_s,
-                    trainer_entry=spec.trainer_entry,
-                    resume=spec.resume,
-                )
-                for spec in chunk
-            ]
+            executor = self._executor(chunk_params)  # one per array: submitit pauses only between one's jobs
+            jobs = [job_class_of(spec).for_spec(spec, self.profile) for spec in chunk]
             try:
                 with secret_environment(self.profile.env):
                     submitted = executor.submit_array(jobs)

@@ -8,18 +8,18 @@ then are the jobs queued, one array per submission.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
-from manifests import RunManifest, update_run_manifest, utc_now
-from orchestrator.errors import ConfigError, ConfigIssue, LaunchError
+from manifests import RESUMABLE_STATES, RunManifest, update_run_manifest, utc_now
+from orchestrator.errors import ConfigError, ConfigIssue, LaunchError, RunFailed
+from orchestrator.extras import require_extra
 from orchestrator.launch.backend import JobHandle, PartialSubmission, make_backend
 from orchestrator.launch.clusters import ClusterProfile, load_cluster, split_cluster_overrides
 from orchestrator.launch.rundir import (
@@ -84,6 +84,53 @@ def check_seed(seed: int | None) -> None:
         raise LaunchError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
 
 
+class _Resolved(NamedTuple):
+    """One config at one grid point, resolved: the file, the point, the overrides that made it, the result."""
+
+    path: Path
+    point: GridPoint
+    overrides: tuple[str, ...]
+    config: Any
+
+
+def _resolve_all(
+    configs: Sequence[Path], points: Sequence[GridPoint], overrides: Sequence[str], *, strict: bool, resolve: Resolver
+) -> tuple[list[_Resolved], list[str]]:
+    """Every config at every grid point, resolved; every issue of every one raised together (and each once)."""
+    issues: list[ConfigIssue] = []
+    resolved: list[_Resolved] = []
+    warnings: list[str] = []
+    for path, point in ((Path(c), p) for c in configs for p in points or [{}]):
+        extra = tuple(overrides) + tuple(grid_overrides(point))
+        try:
+            config = resolve(path, overrides=list(extra), strict=strict)
+        except ConfigError as exc:
+            issues.extend(i for i in exc.issues if i.format() not in {j.format() for j in issues})
+            continue
+        resolved.append(_Resolved(path, point, extra, config))
+        warnings.extend(w for w in getattr(config, "warnings", ()) if w not in warnings)
+    if issues:
+        raise ConfigError(issues)
+    return resolved, warnings
+
+
+def _seeds(config: Any, seed: int | None, first_seed_only: bool) -> list[int | None]:
+    """The seeds to run: ``--seed``, else the config's (the first only, for ``orch run``), else one without."""
+    if seed is not None:
+        return [seed]
+    seeds: list[int | None] = list(_run_seeds(config)) or [None]
+    return seeds[:1] if first_seed_only else seeds
+
+
+def _free_run_id(run_id: str, root: Path, taken: set[str]) -> str:
+    """``run_id``, or ``run_id-rN`` when this submission or an earlier run has it already."""
+    candidate, counter = run_id, 2
+    while candidate in taken or (root / RUNS / candidate).exists():
+        candidate, counter = f"{run_id}-r{counter}", counter + 1
+    taken.add(candidate)
+    return candidate
+
+
 def plan_runs(
     configs: Sequence[Path],
     *,
@@ -98,41 +145,18 @@ def plan_runs(
 ) -> tuple[list[RunSpec], list[str]]:
     """Resolve every config at every grid point and fan out over seeds. Raises one ConfigError with every issue."""
     check_seed(seed)
-    resolve = resolver or _default_resolver()
-    issues: list[ConfigIssue] = []
-    resolved_all: list[tuple[Path, GridPoint, tuple[str, ...], Any]] = []
-    warnings: list[str] = []
-    for config in configs:
-        path = Path(config)
-        for point in points or [{}]:
-            extra = tuple(overrides) + tuple(grid_overrides(point))
-            try:
-                rc = resolve(path, overrides=list(extra), strict=strict)
-            except ConfigError as exc:
-                issues.extend(i for i in exc.issues if i.format() not in {j.format() for j in issues})
-                continue
-            resolved_all.append((path, point, extra, rc))
-            warnings.extend(w for w in getattr(rc, "warnings", ()) if w not in warnings)
-    if issues:
-        raise ConfigError(issues)
-    sweep_id = make_sweep_id([rc.name for *_, rc in resolved_all], [rc.config_hash for *_, rc in resolved_all])
+    resolved, warnings = _resolve_all(
+        configs, points, overrides, strict=strict, resolve=resolver or _default_resolver()
+    )
+    sweep_id = make_sweep_id([r.config.name for r in resolved], [r.config.config_hash for r in resolved])
     code = dict(provenance.code) if provenance else {}
     diff_sha = provenance.diff_sha256 if provenance else None
     specs: list[RunSpec] = []
     taken: set[str] = set()
-    for path, point, extra, rc in resolved_all:
-        seeds: list[int | None] = list(_run_seeds(rc)) or [None]
-        if seed is not None:
-            seeds = [seed]
-        elif first_seed_only:
-            seeds = seeds[:1]
+    for path, point, extra, rc in resolved:
         entry = _trainer_entry(rc.trainer)
-        for one in seeds:
-            run_id = make_run_id(rc.name, rc.config_hash, one)
-            base, counter = run_id, 2
-            while run_id in taken or (root / RUNS / run_id).exists():
-                run_id, counter = f"{base}-r{counter}", counter + 1
-            taken.add(run_id)
+        for one in _seeds(rc, seed, first_seed_only):
+            run_id = _free_run_id(make_run_id(rc.name, rc.config_hash, one), root, taken)
             specs.append(
                 RunSpec(
                     run_id=run_id,
@@ -244,40 +268,67 @@ def submit(
     sweep_id = specs[0].sweep_id or "sweep"
     backend = make_backend(profile, base / JOBS / sweep_id)
     backend.check()
+    if profile.backend == "local" and profile.python is None and not dry_run:  # the jobs train here, with this python
+        require_extra("train", f"orch submit to the {profile.name} profile")
     result = SubmitResult(sweep_id, profile.backend, profile.name, base, dry_run=dry_run, warnings=warnings)
     result.arrays = backend.array_count(len(specs))
     if dry_run:
         result.script = backend.preview(specs)
         result.resolved = [dict(s.resolved) for s in specs]
-        result.runs = [
-            {"run_id": s.run_id, "run_dir": str(s.run_dir), "seed": s.seed, "grid_point": dict(s.grid_point)}
-            for s in specs
-        ]
+        result.runs = [_run_row(s) for s in specs]
         return result
     if not force:
-        dupes = find_duplicates(base, {s.run_id: s.fingerprint for s in specs})
-        if dupes:
-            listed = "; ".join(f"{rid} ({status})" for rid, status in dupes.values())
-            raise LaunchError(
-                f"{len(dupes)} of these runs were submitted already with the same resolved config, seed and code: "
-                f"{listed}; pass --force to run them again"
-            )
-    scheduler = {
+        _refuse_duplicates(base, specs)
+    scheduler = _scheduler_record(profile, cluster_overrides, backend.workdir)
+    # Threads: writing a run directory is mostly waiting for fsync, and a grid has many of them.
+    _each(specs, lambda spec: create_run_dir(spec, provenance, scheduler=scheduler))
+    handles = _queue(backend, specs, base)
+    result.runs = [_run_row(spec, handle) for spec, handle in _record_handles(specs, handles)]
+    return result
+
+
+def _run_row(spec: RunSpec, handle: JobHandle | None = None) -> dict[str, Any]:
+    """One run of ``SubmitResult.runs``: where it is, and once queued its job and logs."""
+    row = {"run_id": spec.run_id, "run_dir": str(spec.run_dir), "seed": spec.seed, "grid_point": dict(spec.grid_point)}
+    if handle is not None:
+        log = str(attempt_log_paths(spec.run_dir, 1)[0])
+        row.update(job_id=handle.job_id, log=log, stdout=handle.stdout, stderr=handle.stderr)
+    return row
+
+
+def _refuse_duplicates(root: Path, specs: Sequence[RunSpec]) -> None:
+    """Runs identical to earlier ones (resolved config, seed, code) that did not end badly are refused, unless
+    ``--force``."""
+    dupes = find_duplicates(root, {s.run_id: s.fingerprint for s in specs})
+    if dupes:
+        listed = "; ".join(f"{rid} ({status})" for rid, status in dupes.values())
+        raise LaunchError(
+            f"{len(dupes)} of these runs were submitted already with the same resolved config, seed and code: "
+            f"{listed}; pass --force to run them again"
+        )
+
+
+def _scheduler_record(profile: ClusterProfile, cluster_overrides: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
+    """What ``run.json`` keeps of where the runs were sent (secrets redacted), so status, cancel and resume find it."""
+    return {
         "backend": profile.backend,
         "cluster": profile.name,
         "profile": redacted_profile(profile),
         "cluster_overrides": redact_overrides(cluster_overrides),
-        "workdir": str(backend.workdir),
+        "workdir": str(workdir),
         "submit_host": socket.gethostname(),
         "max_requeues": profile.max_requeues,
     }
-    # Threads: writing a run directory is mostly waiting for fsync, and a grid has many of them.
-    _each(specs, lambda spec: create_run_dir(spec, provenance, scheduler=scheduler))
+
+
+def _queue(backend: Any, specs: Sequence[RunSpec], root: Path) -> list[JobHandle]:
+    """Hand the runs to the backend. A refused submission marks every run failed; a partly accepted one keeps the
+    queued runs and fails only the others (each raises the one-line error that says so)."""
     try:
-        handles = backend.submit(specs)
+        handles: list[JobHandle] = backend.submit(specs)
     except PartialSubmission as exc:
         _record_handles(specs, exc.handles)
-        _partial_failure(specs, exc, sweep_id, base)
+        _partial_failure(specs, exc, specs[0].sweep_id or "sweep", root)
     except Exception as exc:
         message = f"submission failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         for spec in specs:
@@ -285,21 +336,7 @@ def submit(
         if isinstance(exc, LaunchError):
             raise
         raise LaunchError(message) from exc
-    pairs = _record_handles(specs, handles)
-    for spec, handle in pairs:
-        result.runs.append(
-            {
-                "run_id": spec.run_id,
-                "run_dir": str(spec.run_dir),
-                "seed": spec.seed,
-                "grid_point": dict(spec.grid_point),
-                "job_id": handle.job_id,
-                "log": str(attempt_log_paths(spec.run_dir, 1)[0]),
-                "stdout": handle.stdout,
-                "stderr": handle.stderr,
-            }
-        )
-    return result
+    return handles
 
 
 def _record_handles(specs: Sequence[RunSpec], handles: Sequence[JobHandle]) -> list[tuple[RunSpec, JobHandle]]:
@@ -363,6 +400,26 @@ def _outcome(run_dir: Path, dry_run: bool) -> RunOutcome:
     return RunOutcome(manifest.run_id, run_dir, manifest.status, manifest.error, dry_run)
 
 
+def _run_here(
+    run_dir: Path, *, resume: bool, dry_run: bool, torch_threads: int | None = None, echo: bool = True
+) -> RunOutcome:
+    """Run (or resume) ``run_dir`` in this process. The job records how the run ended in its ``run.json`` (the one
+    place a failure is recorded); a run that did not complete is raised as :class:`RunFailed` (exit code 3)."""
+    from orchestrator.launch.inprocess import run_in_process
+
+    try:
+        run_in_process(str(run_dir), resume=resume, dry_run=dry_run, torch_threads=torch_threads, echo=echo)
+    except Exception as exc:
+        outcome = _outcome(run_dir, dry_run)
+        if outcome.status not in RESUMABLE_STATES:
+            raise  # the job could not start the run (a lock, a requeue limit): that error says why
+        raise RunFailed(outcome.error or f"the run {outcome.status}", outcome=outcome) from exc
+    outcome = _outcome(run_dir, dry_run)
+    if outcome.status != "completed":
+        raise RunFailed(outcome.error or "the run did not complete", outcome=outcome)
+    return outcome
+
+
 def run_one(
     config: Path,
     *,
@@ -372,16 +429,20 @@ def run_one(
     dry_run: bool = False,
     strict: bool = False,
     resolver: Resolver | None = None,
+    torch_threads: int | None = None,
+    echo: bool = True,
 ) -> RunOutcome:
     """``orch run``: one run (the first seed unless ``seed``) in this process. A dry run lives in a temporary
-    artifact root, never the real one, and its manifests say ``dry_run``."""
+    artifact root, never the real one, and its manifests say ``dry_run``. A run that does not complete raises
+    :class:`RunFailed`. ``torch_threads`` caps torch's threads for the run (the gate's tiny runs); without ``echo``
+    the run's output goes to its logs only."""
     from orchestrator.launch.clusters import profile_from_dict
-    from orchestrator.launch.inprocess import run_in_process
 
     check_seed(seed)
     config_overrides, cluster_overrides = split_cluster_overrides(overrides)
     if cluster_overrides:
         raise LaunchError("--set cluster.KEY=VALUE applies to orch submit, not orch run")
+    require_extra("train", "orch run")
     base = Path(tempfile.mkdtemp(prefix="orch-dry-run-")) if dry_run else artifact_root(root)
     provenance = Provenance.collect()
     specs, _ = plan_runs(
@@ -403,21 +464,19 @@ def run_one(
         "job_id": f"pid-{os.getpid()}",
     }
     create_run_dir(spec, provenance, scheduler=scheduler, dry_run=dry_run)
-    with contextlib.suppress(Exception):  # the run's manifest holds the error; the caller reports it
-        run_in_process(str(spec.run_dir), dry_run=dry_run)
-    return _outcome(spec.run_dir, dry_run)
+    return _run_here(spec.run_dir, resume=False, dry_run=dry_run, torch_threads=torch_threads, echo=echo)
 
 
 def resume_run(run_dir: Path) -> RunOutcome:
     """``orch run --resume RUN_DIR``: continue a run here, in the foreground, from its newest complete checkpoint.
     Refused while anything still runs it (its job pending, running or about to be requeued; a trainer on it)."""
     from manifests import load_run_manifest
-    from orchestrator.launch.inprocess import run_in_process
     from orchestrator.resume import check_not_alive
 
     run_dir = Path(run_dir).absolute()
     if not (run_dir / "run.json").is_file() or not (run_dir / "resolved.json").is_file():
         raise LaunchError(f"{run_dir} is not a run directory (run.json and resolved.json are needed)")
+    require_extra("train", "orch run --resume")
     manifest = load_run_manifest(run_dir, validate=False)
     if manifest.status == "completed":
         raise LaunchError(f"run {manifest.run_id} is completed already; nothing to resume")
@@ -425,6 +484,4 @@ def resume_run(run_dir: Path) -> RunOutcome:
     if refused:
         raise LaunchError(f"run {manifest.run_id} is not resumed: {refused[manifest.run_id]}")
     update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resumed_by", "orch run --resume"))
-    with contextlib.suppress(Exception):  # the run's manifest holds the error; the caller reports it
-        run_in_process(str(run_dir), resume=True, dry_run=manifest.dry_run)
-    return _outcome(run_dir, manifest.dry_run)
+    return _run_here(run_dir, resume=True, dry_run=manifest.dry_run)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,32 +49,12 @@ def _split_top_level(text: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
-_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$")
-
-
-def _yaml_value(text: str) -> Any:
-    """A value as ``--set`` reads it (YAML, and ``1e-4`` is a float as in the config loader)."""
-    import yaml
-
-    if _EXPONENT_FLOAT.match(text.strip()):
-        return float(text)
-    return yaml.safe_load(text)
-
-
-def _floats(value: Any) -> Any:
-    """Strings PyYAML left as ``1e-4`` become floats, as the config loader reads them."""
-    if isinstance(value, str) and _EXPONENT_FLOAT.match(value):
-        return float(value)
-    if isinstance(value, list):
-        return [_floats(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _floats(v) for k, v in value.items()}
-    return value
-
-
 def parse_grid_option(items: Iterable[str]) -> dict[str, list[Any]]:
-    """``["a.b=1,2", "c=x,y"]`` -> ``{"a.b": [1, 2], "c": ["x", "y"]}`` (each value parsed as YAML)."""
+    """``["a.b=1,2", "c=x,y"]`` -> ``{"a.b": [1, 2], "c": ["x", "y"]}`` (each value parsed as YAML, as ``--set``
+    reads it: ``1e-4`` is a float, aliases within the budget)."""
     import yaml
+
+    from orchestrator.config.yamlread import load_yaml
 
     grid: dict[str, list[Any]] = {}
     for item in items:
@@ -90,7 +69,7 @@ def parse_grid_option(items: Iterable[str]) -> dict[str, list[Any]]:
             if not part:
                 raise LaunchError(f"--grid {item!r}: empty value in the list")
             try:
-                values.append(_floats(_yaml_value(part)))
+                values.append(load_yaml(part))
             except yaml.YAMLError as exc:
                 raise LaunchError(f"--grid {item!r}: value {part!r} is not valid YAML ({exc})") from None
         if key in grid:
@@ -122,21 +101,17 @@ def expand_grid(grid: Mapping[str, list[Any]], points: list[GridPoint] | None = 
 
 def load_sweep_file(path: str | Path) -> list[GridPoint]:
     """Read a sweep file into its grid points."""
-    import yaml
-
     p = Path(path)
-    if p.exists() and not p.is_file():
-        raise LaunchError(f"--sweep {p}: not a regular file (a folder, FIFO or device); give a YAML file")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LaunchError(f"--sweep {p}: file not found") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise LaunchError(f"--sweep {p}: cannot read it ({exc})") from None
-    if not isinstance(data, dict) or not set(data) <= {"grid", "points"} or not data:
-        raise LaunchError(f"--sweep {p}: expected a mapping with 'grid:' (key: [values]) and/or 'points:' (a list)")
+    data = _read_sweep(p)
     grid = data.get("grid") or {}
     points = data.get("points") or []
+    _check_shape(p, grid, points)
+    grid = {str(k): v for k, v in grid.items()}
+    return expand_grid(grid, [{str(k): v for k, v in x.items()} for x in points])
+
+
+def _check_shape(p: Path, grid: Any, points: Any) -> None:
+    """``grid`` maps keys to non-empty lists, ``points`` is a list of mappings, and no key is a cluster key."""
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise LaunchError(f"--sweep {p}: 'grid' maps each key to a non-empty list of values")
     if not isinstance(points, list) or not all(isinstance(x, dict) for x in points):
@@ -144,8 +119,25 @@ def load_sweep_file(path: str | Path) -> list[GridPoint]:
     for key in [*grid, *(k for x in points for k in x)]:
         if str(key).startswith("cluster."):
             raise LaunchError(f"--sweep {p}: cluster keys cannot vary inside one submission ({key})")
-    grid = {str(k): _floats(v) for k, v in grid.items()}
-    return expand_grid(grid, [{str(k): _floats(v) for k, v in x.items()} for x in points])
+
+
+def _read_sweep(p: Path) -> dict[str, Any]:
+    """The sweep file's document: a mapping with ``grid`` and/or ``points`` (YAML within the alias budget)."""
+    import yaml
+
+    from orchestrator.config.yamlread import load_yaml
+
+    if p.exists() and not p.is_file():
+        raise LaunchError(f"--sweep {p}: not a regular file (a folder, FIFO or device); give a YAML file")
+    try:
+        data = load_yaml(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LaunchError(f"--sweep {p}: file not found") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise LaunchError(f"--sweep {p}: cannot read it ({exc})") from None
+    if not isinstance(data, dict) or not set(data) <= {"grid", "points"} or not data:
+        raise LaunchError(f"--sweep {p}: expected a mapping with 'grid:' (key: [values]) and/or 'points:' (a list)")
+    return data
 
 
 def grid_overrides(point: Mapping[str, Any]) -> list[str]:

@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from manifests import atomic_write_json
+from manifests import TERMINAL_STATES, atomic_write_json
 from orchestrator.launch.backend import JobState
 
 __all__ = ["STALE_MESSAGE", "SchedulerWatcher", "WatchResult"]
 
 STALE_MESSAGE = "scheduler unreachable, state may be stale"
-_FINAL = frozenset({"completed", "failed", "cancelled"})
 _LOCK_WAIT_S = 10.0
 
 
@@ -119,7 +118,7 @@ class SchedulerWatcher:
     def _open(cache: dict[str, Any], ids: Iterable[str], recheck: frozenset[str]) -> list[str]:
         """Ids to (re)ask about: not known to be finished, or named for a recheck."""
         known = cache.get("states") or {}
-        return [i for i in ids if i in recheck or (known.get(i) or {}).get("state") not in _FINAL]
+        return [i for i in ids if i in recheck or (known.get(i) or {}).get("state") not in TERMINAL_STATES]
 
     def _fresh_enough(self, cache: dict[str, Any], ids: list[str], now: float, recheck: frozenset[str]) -> bool:
         open_ids = self._open(cache, ids, recheck)
@@ -159,7 +158,7 @@ class SchedulerWatcher:
     def _refresh(self, cache: dict[str, Any], ids: list[str], now: float, recheck: frozenset[str]) -> WatchResult:
         known: dict[str, Any] = dict(cache.get("states") or {})
         # Ask for every job not known to be finished (ours and other callers'), and the rechecks, in one call.
-        open_known = [i for i, s in known.items() if (s or {}).get("state") not in _FINAL]
+        open_known = [i for i, s in known.items() if (s or {}).get("state") not in TERMINAL_STATES]
         ask = sorted({*self._open(cache, ids, recheck), *open_known})
         try:
             answer = self.query(ask)

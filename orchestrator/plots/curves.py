@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.extras import require_extra
 from orchestrator.gate.rundata import GateError, RunData, Series, load_runs
 
 __all__ = ["DEFAULT_METRICS", "STANDING_STILL_PANEL", "PlotResult", "group_runs", "mean_band", "plot_runs"]
@@ -109,23 +110,21 @@ def _curve(run: RunData, metric: str, x_axis: str) -> Series:
     return run.wall_time_series(metric) if x_axis == "wall_time" else run.series(metric)
 
 
+_COUNTERS = {"env_steps", "opt_steps", "timesteps", "total_timesteps", "step", "time", "wall_time", "total_steps"}
+
+
 def _pick_metrics(runs: Sequence[RunData], requested: Sequence[str] | None) -> list[str]:
+    """The metrics asked for that the runs log (none of them is an error listing what they do log), else each
+    trainer's defaults, else (an unknown trainer) its first few numeric keys that are not step counters."""
     available = {key for run in runs for key in run.metric_keys()}
     if requested:
-        missing = [m for m in requested if m not in available]
         present = [m for m in requested if m in available]
         if not present:
             shown = ", ".join(sorted(available)[:30]) or "none"
-            raise GateError(f"none of the metrics {', '.join(missing)} is logged by these runs; available: {shown}")
+            raise GateError(f"none of the metrics {', '.join(requested)} is logged by these runs; available: {shown}")
         return present
-    wanted: list[str] = []
-    for run in runs:
-        for metric in DEFAULT_METRICS.get(run.trainer, ()):
-            if metric in available and metric not in wanted:
-                wanted.append(metric)
-    if not wanted:  # an unknown trainer: its first few numeric keys that are not step counters
-        skip = {"env_steps", "opt_steps", "timesteps", "total_timesteps", "step", "time", "wall_time", "total_steps"}
-        wanted = [k for k in sorted(available) if k not in skip][:6]
+    defaults = [m for run in runs for m in DEFAULT_METRICS.get(run.trainer, ()) if m in available]
+    wanted = list(dict.fromkeys(defaults)) or [k for k in sorted(available) if k not in _COUNTERS][:6]
     if not wanted:
         raise GateError("these runs have no metrics yet (metrics.jsonl empty or missing)")
     return wanted
@@ -169,6 +168,7 @@ def plot_runs(
     x_axis: str = "env_steps",
 ) -> PlotResult:
     """Draw learning curves of the runs and sweeps at ``paths`` into ``out`` (PNG), plus Dreamer extras beside it."""
+    require_extra("plot", "orch plot")
     if x_axis not in X_AXES:
         raise GateError(f"--x {x_axis!r}: use one of {', '.join(X_AXES)}")
     runs = load_runs(paths)
@@ -184,38 +184,10 @@ def plot_runs(
     rows = math.ceil(len(chosen) / cols) + (1 if dreamer else 0)
     width = max(cols, len(STANDING_STILL_PANEL) if dreamer else 0)
     fig, axes = plt.subplots(rows, width, figsize=(4.2 * width, 3.2 * rows), squeeze=False)
-    colors = plt.get_cmap("tab10")
-    skipped: list[str] = []
-    x_label = "wall time (s)" if x_axis == "wall_time" else "steps"
-    for i, metric in enumerate(chosen):
-        ax = axes[i // cols][i % cols]
-        if not _draw_panel(ax, groups, [metric], x_axis, colors):
-            skipped.append(metric)
-        ax.set_title(metric)
-        ax.set_xlabel(x_label)
-        ax.grid(alpha=0.3)
-    for r in range(rows - (1 if dreamer else 0)):
-        for c in range(width):
-            if c >= cols or r * cols + c >= len(chosen):
-                axes[r][c].axis("off")
+    skipped = _metric_panels(axes, groups, chosen, cols, x_axis)
     if dreamer:
-        dgroups = group_runs(dreamer)
-        for k, (title, names) in enumerate(STANDING_STILL_PANEL):
-            ax = axes[rows - 1][k]
-            if _draw_panel(ax, dgroups, names, x_axis, colors) and len(names) > 1:
-                ax.legend(fontsize="x-small", frameon=False)
-            ax.set_title(f"world model: {title}")
-            ax.set_xlabel(x_label)
-            ax.grid(alpha=0.3)
-        for k in range(len(STANDING_STILL_PANEL), width):
-            axes[rows - 1][k].axis("off")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), fontsize="small", frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.93 if handles else 1))
-    out_path = Path(out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    _save(fig, out_path)
+        _world_model_panels(axes[rows - 1], group_runs(dreamer), x_axis)
+    out_path = _write_figure(fig, axes, Path(out))
     plt.close(fig)
     files = [out_path]
     from orchestrator.plots.recon import write_recon_views
@@ -223,6 +195,60 @@ def plot_runs(
     for run in (r for r in runs if r.trainer == "dreamerv3"):
         files.extend(write_recon_views(run.path, out_path, tag=run.run_id if len(runs) > 1 else None))
     return PlotResult(files, chosen, {k: [r.run_id for r in v] for k, v in groups.items()}, skipped)
+
+
+def _x_label(x_axis: str) -> str:
+    return "wall time (s)" if x_axis == "wall_time" else "steps"
+
+
+def _metric_panels(
+    axes: Any, groups: dict[str, list[RunData]], chosen: Sequence[str], cols: int, x_axis: str
+) -> list[str]:
+    """One panel per metric, ``cols`` to a row (the rest of the grid blank, the last row left to the world model);
+    returns the metrics no run had data for."""
+    import matplotlib.pyplot as plt
+
+    colors = plt.get_cmap("tab10")
+    skipped: list[str] = []
+    for i, metric in enumerate(chosen):
+        ax = axes[i // cols][i % cols]
+        if not _draw_panel(ax, groups, [metric], x_axis, colors):
+            skipped.append(metric)
+        ax.set_title(metric)
+        ax.set_xlabel(_x_label(x_axis))
+        ax.grid(alpha=0.3)
+    for index in range(len(chosen), math.ceil(len(chosen) / cols) * cols):
+        axes[index // cols][index % cols].axis("off")
+    for row in axes[: math.ceil(len(chosen) / cols)]:
+        for ax in row[cols:]:
+            ax.axis("off")
+    return skipped
+
+
+def _world_model_panels(row: Any, groups: dict[str, list[RunData]], x_axis: str) -> None:
+    """The bottom row for Dreamer runs: world-model losses, one panel per group of :data:`STANDING_STILL_PANEL`."""
+    import matplotlib.pyplot as plt
+
+    colors = plt.get_cmap("tab10")
+    for ax, (title, names) in zip(row, STANDING_STILL_PANEL, strict=False):
+        if _draw_panel(ax, groups, names, x_axis, colors) and len(names) > 1:
+            ax.legend(fontsize="x-small", frameon=False)
+        ax.set_title(f"world model: {title}")
+        ax.set_xlabel(_x_label(x_axis))
+        ax.grid(alpha=0.3)
+    for ax in row[len(STANDING_STILL_PANEL) :]:
+        ax.axis("off")
+
+
+def _write_figure(fig: Any, axes: Any, out: Path) -> Path:
+    """The legend of the first panel above the grid, then the PNG, written atomically."""
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), fontsize="small", frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.93 if handles else 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save(fig, out)
+    return out
 
 
 def _save(fig: Any, path: Path) -> None:

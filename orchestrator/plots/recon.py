@@ -10,6 +10,7 @@ imageio when it is installed, else with Pillow (which matplotlib already needs).
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -147,8 +148,8 @@ def _write_animation(real: np.ndarray, decoded: np.ndarray, out: Path) -> Path |
 
     with atomic_path(out) as tmp:
         try:
-            import imageio.v2 as imageio  # type: ignore[import-not-found]  # optional dependency
-
+            # optional dependency, present or not: imported by name so type checking does not depend on it
+            imageio: Any = importlib.import_module("imageio.v2")
             imageio.mimsave(tmp, frames, format="GIF", duration=0.2)
         except ImportError:
             from PIL import Image

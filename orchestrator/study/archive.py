@@ -13,9 +13,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from manifests import ArchiveManifest, LeftOutFile
+from manifests import ACTIVE_STATES, ArchiveManifest, LeftOutFile
 from orchestrator.archive.create import (
-    ACTIVE_STATES,
     ArchiveOptions,
     ArchiveProgress,
     ArchiveResult,

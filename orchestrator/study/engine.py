@@ -41,12 +41,11 @@ _LOG_LEVELS = {
 }
 
 
-def require_optuna() -> None:
+def require_optuna(command: str = "orch study") -> None:
     """Optuna is an optional part of orch (the ``study`` extra): say how to install it instead of a traceback."""
-    import importlib.util
+    from orchestrator.extras import require_extra
 
-    if importlib.util.find_spec("optuna") is None:
-        raise StudyError("studies need Optuna, an optional part of orch: pip install 'orch[study]'")
+    require_extra("study", command)
 
 
 def quiet(level: str = "WARNING") -> None:

@@ -179,7 +179,8 @@ def start_study(
 
 
 def _check_can_run(profile: ClusterProfile, dry_run: bool) -> None:
-    """Refuse, before anything is written, a backend that cannot run workers, or an install that lacks Optuna."""
+    """Refuse, before anything is written, a backend that cannot run workers, or an install that lacks Optuna (or,
+    for workers on this machine, the trainers)."""
     if profile.backend not in ("local", "slurm"):
         raise StudyError(f"cluster profile {profile.name}: a study runs its workers on a local or slurm backend")
     if dry_run:
@@ -187,6 +188,10 @@ def _check_can_run(profile: ClusterProfile, dry_run: bool) -> None:
     from orchestrator.study.engine import require_optuna
 
     require_optuna()
+    if profile.backend == "local":  # the workers train here
+        from orchestrator.extras import require_extra
+
+        require_extra("train", "orch study on the local backend")
 
 
 def _queue(launch: StudyLaunch, backend: Any, profile: ClusterProfile, specs: list[RunSpec]) -> None:

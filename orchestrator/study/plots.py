@@ -39,9 +39,11 @@ def _importance_evaluator() -> Any:
 
 def plot_study(folder: Path, out: Path) -> StudyPlots:
     """Write the study's figures next to ``out``; raises :class:`StudyError` when the study has no trial yet."""
+    from orchestrator.extras import require_extra
     from orchestrator.study.engine import require_optuna
 
-    require_optuna()
+    require_extra("plot", "orch plot")
+    require_optuna("orch plot STUDY")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.exceptions import UpdateFinishedTrialError
 from submitit.helpers import Checkpointable, DelayedSubmission
@@ -51,7 +51,11 @@ from orchestrator.study.trials import (
     tally,
     worker_record,
 )
-from trainers.common.trial import TrialPruned, reporting_to
+from trainers.registry import TrialPruned, reporting_to
+
+if TYPE_CHECKING:
+    from orchestrator.launch.clusters import ClusterProfile
+    from orchestrator.launch.runspec import RunSpec
 
 __all__ = ["Claim", "StudySession", "StudyWorker", "TrialReporter"]
 
@@ -318,7 +322,7 @@ class TrialReporter:
 class StudyWorker(Checkpointable):
     """One worker of a study's job array (see the module docstring); small and picklable for submitit.
 
-    The constructor takes what the backends give every job (``orchestrator.launch.backend.job_class``); the first
+    The backends build it like every job (``for_spec``, ``orchestrator.launch.backend.job_class_of``); the first
     argument is the study folder.
     """
 
@@ -343,6 +347,18 @@ class StudyWorker(Checkpointable):
         self.slots = slots
         self.tee = tee
         self._current: RunJob | None = None
+
+    @classmethod
+    def for_spec(cls, spec: RunSpec, profile: ClusterProfile, *, slots: tuple[str, int] | None = None) -> StudyWorker:
+        """The worker of a study's spec (its run_dir is the study folder) under a cluster profile."""
+        return cls(
+            str(spec.run_dir),
+            max_requeues=profile.max_requeues,
+            time_min=profile.time_min,
+            signal_delay_s=profile.signal_delay_s,
+            trainer_entry=spec.trainer_entry,
+            slots=slots,
+        )
 
     def __call__(self) -> str:
         session = StudySession(self.study_dir)

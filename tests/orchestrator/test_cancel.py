@@ -62,3 +62,17 @@ def test_a_run_that_completed_before_the_cancel_landed_stays_completed(tmp_path:
     result = cancel_runs(targets)
     assert result.skipped == ["r-done"] and result.cancelled == []
     assert load_run_manifest(run_dir).status == "completed"
+
+
+def test_a_corrupt_run_json_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "runs" / "r-torn"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text('{"run_id": "r-torn", "status": "runn')  # cut short by a full disk
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where a crash file would go
+    code = main(["cancel", "r-torn", "-y", "--artifact-root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "run.json" in err and "not valid JSON" in err
+    assert not list(tmp_path.glob("orch-crash-*"))
+    assert (run_dir / "run.json").read_text() == '{"run_id": "r-torn", "status": "runn'

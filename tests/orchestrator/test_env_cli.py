@@ -45,10 +45,11 @@ def test_env_check_table_per_contract(tmp_path: Path, contract: str) -> None:
     assert "easy" in result.output and "corridor" in result.output
 
 
-def test_env_check_fails_on_a_broken_scenario(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["env", "check", str(_small_matrix(tmp_path, broken=True)), "--steps", "5", "--json"])
-    assert result.exit_code == 3
-    doc = json.loads(result.output)
+def test_env_check_fails_on_a_broken_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["env", "check", str(_small_matrix(tmp_path, broken=True)), "--steps", "5", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 3 and "error: scenario no_routes failed its check" in err
+    doc = json.loads(out)
     bad = [s for s in doc["scenarios"] if not s["ok"]]
     assert [s["scenario"] for s in bad] == ["no_routes"] and "no robot route" in bad[0]["error"]
 
@@ -84,7 +85,9 @@ def test_env_cli_import_is_light() -> None:
 
 
 def test_env_check_on_reference_matrices(reference_dir: Path) -> None:
-    for path in sorted((reference_dir / "configs" / "scenarios").rglob("*.yaml")):
+    paths = sorted((reference_dir / "configs" / "scenarios").rglob("*.yaml"))
+    assert paths, "the reference tree has no scenario matrices"
+    for path in paths:
         result = runner.invoke(app, ["env", "check", str(path), "--steps", "10", "--json"])
         assert result.exit_code == 0, result.output
         assert all(s["ok"] for s in json.loads(result.output)["scenarios"])

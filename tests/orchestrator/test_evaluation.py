@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,13 @@ def test_eval_rejects_a_run_without_resolved_config(tmp_path: Path, capsys: pyte
     (run / "run.json").write_text('{"run_id": "r1"}')
     assert main(["eval", str(run), "--artifact-root", str(tmp_path)]) == 2
     assert "no resolved.json" in capsys.readouterr().err
+
+
+def test_argument_errors_are_answered_without_importing_torch(tmp_path: Path) -> None:
+    code = (
+        "import sys; from orchestrator.cli import main; "
+        f"codes = [main(['bench', 'nope']), main(['eval', {str(tmp_path / 'missing')!r}])]; "
+        "print([int(c) for c in codes], 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[2, 2] False", out.stdout + out.stderr

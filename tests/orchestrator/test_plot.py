@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "gate"))
-from rundirs import full_metrics, ppo_run_records, standing_still_metrics, write_run
+from rundirs import full_run, ppo_run_records, standing_still_run, write_run
 
 from orchestrator.cli import main
 from orchestrator.gate.rundata import Series
@@ -33,24 +33,8 @@ def sweep(tmp_path: Path) -> Path:
     """Two configs of three seeds each (a sweep folder), plus a PPO run elsewhere."""
     root = tmp_path / "sweep"
     for seed in (0, 1, 2):
-        write_run(
-            root,
-            "ss",
-            trainer="dreamerv3",
-            mode="standing_still",
-            seed=seed,
-            config_hash="aa" * 8,
-            metrics=standing_still_metrics(seed),
-        )
-        write_run(
-            root,
-            "ss_big_lr",
-            trainer="dreamerv3",
-            mode="standing_still",
-            seed=seed,
-            config_hash="bb" * 8,
-            metrics=standing_still_metrics(seed, obs_scale=1.4),
-        )
+        standing_still_run(root, seed, config_hash="aa" * 8)
+        standing_still_run(root, seed, name="ss_big_lr", config_hash="bb" * 8, obs_scale=1.4)
     return root
 
 
@@ -85,15 +69,7 @@ def test_unknown_metric_and_axis_are_usage_errors(sweep: Path, tmp_path: Path, c
 
 @pytest.mark.parametrize("shape", [(20, 6), (12, 1, 16, 16), (12, 16, 16, 3)], ids=["vector", "chw", "hwc"])
 def test_recon_strip_and_animation(tmp_path: Path, shape: tuple[int, ...]) -> None:
-    run = write_run(
-        tmp_path,
-        "full",
-        trainer="dreamerv3",
-        mode="full",
-        seed=0,
-        config_hash="dd" * 8,
-        metrics=full_metrics(0, lines=10),
-    )
+    run = full_run(tmp_path, 0, config_hash="dd" * 8, lines=10)
     real = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     np.savez(run / "recon.npz", real=real, decoded=real * 0.8, step=np.int64(5000))
     out = tmp_path / "full.png"

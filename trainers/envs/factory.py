@@ -72,34 +72,43 @@ def make_env(
             switching=switching,
             **factory_kwargs,
         )
-    env_overrides = _fold_factory_kwargs(env_overrides, factory_kwargs)
     if scenario_config is None:
         scenario_config = default_matrix_path()
         if scenario_id is None:
             scenario_id = DEFAULT_SCENARIO
-    scenarios = load_scenario_matrix(scenario_config)
-    env: gym.Env
-    if scenario_id is not None:
-        (scenario,) = select_scenarios(scenarios, scenario_id=scenario_id, exclude=exclude_scenarios)
-        env = CrowdNavEnv(
-            scenario, env_overrides, reward_name=reward_name, reward_kwargs=reward_kwargs, render_mode=render_mode
-        )
-        env.seed_next_reset(seed)
-    else:
-        env = ScenarioSwitchingEnv(
-            scenarios,
-            env_overrides,
-            exclude=exclude_scenarios,
-            mode=switching,
-            seed=seed,
-            reward_name=reward_name,
-            reward_kwargs=reward_kwargs,
-            render_mode=render_mode,
-        )
+    env_kwargs = {"reward_name": reward_name, "reward_kwargs": reward_kwargs, "render_mode": render_mode}
+    env = _embedded_env(
+        load_scenario_matrix(scenario_config),
+        _fold_factory_kwargs(env_overrides, factory_kwargs),
+        scenario_id=scenario_id,
+        exclude=exclude_scenarios,
+        seed=seed,
+        switching=switching,
+        **env_kwargs,
+    )
     if seed is not None:
         env.action_space.seed(seed)
     if flatten_keys:
         env = FlattenKeys(env, flatten_keys)
+    return env
+
+
+def _embedded_env(
+    scenarios: Sequence[Any],
+    env_overrides: Mapping[str, Any],
+    *,
+    scenario_id: str | None,
+    exclude: Sequence[str],
+    seed: int | None,
+    switching: str,
+    **env_kwargs: Any,
+) -> gym.Env:
+    """The embedded simulator on one scenario (``scenario_id``), or switching between the matrix's scenarios."""
+    if scenario_id is None:
+        return ScenarioSwitchingEnv(scenarios, env_overrides, exclude=exclude, mode=switching, seed=seed, **env_kwargs)
+    (scenario,) = select_scenarios(scenarios, scenario_id=scenario_id, exclude=exclude)
+    env = CrowdNavEnv(scenario, env_overrides, **env_kwargs)
+    env.seed_next_reset(seed)
     return env
 
 

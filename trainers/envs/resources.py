@@ -1,17 +1,17 @@
 """Where the shipped scenario matrices and maps live, in a checkout and in an installed wheel.
 
-A checkout (or an editable install) has ``configs/`` next to the ``trainers`` package. A wheel installs the same files
-as data files under ``<prefix>/share/orch/configs`` (pyproject ``[tool.setuptools.data-files]``); a ``--user`` install
-under the user base. ``$ORCH_CONFIGS_DIR`` overrides all of them.
+``manifests.shipped`` finds orch's shipped data (``configs/`` of a checkout, ``<prefix>/share/orch/configs`` of a
+wheel); ``$ORCH_CONFIGS_DIR`` overrides it for the scenarios and maps (a folder holding ``scenarios/`` and ``maps/``,
+e.g. Robot SF's own configs).
 """
 
 from __future__ import annotations
 
 import os
-import site
-import sys
 from functools import lru_cache
 from pathlib import Path
+
+from manifests.shipped import shipped_path
 
 __all__ = ["DEFAULT_MATRIX_NAME", "DEFAULT_SCENARIO", "configs_dir", "default_maps_dir", "default_matrix_path"]
 
@@ -19,23 +19,13 @@ DEFAULT_MATRIX_NAME = "crowdnav_matrix.yaml"
 DEFAULT_SCENARIO = "easy_open_low"
 
 
-def _candidates() -> list[Path]:
-    checkout = Path(__file__).resolve().parents[2] / "configs"
-    prefixes = [sys.prefix, getattr(site, "USER_BASE", None) or ""]
-    return [checkout] + [Path(p) / "share" / "orch" / "configs" for p in prefixes if p]
-
-
 @lru_cache(maxsize=1)
 def configs_dir() -> Path:
-    """The folder holding ``scenarios/`` and ``maps/`` (the first candidate that has the default matrix)."""
+    """The folder holding ``scenarios/`` and ``maps/`` (``$ORCH_CONFIGS_DIR``, else the shipped ``configs/``)."""
     env = os.environ.get("ORCH_CONFIGS_DIR")
     if env:
         return Path(env)
-    candidates = _candidates()
-    for folder in candidates:
-        if (folder / "scenarios" / DEFAULT_MATRIX_NAME).is_file():
-            return folder
-    return candidates[0]
+    return shipped_path("configs", "scenarios", DEFAULT_MATRIX_NAME).parents[1]
 
 
 def default_matrix_path() -> Path:

@@ -130,18 +130,23 @@ def _box(zone: Any) -> tuple[float, float, float, float]:
     return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
 
 
+def _zones(map_def: Any) -> dict[str, Any]:
+    """The zones of a map by the name a preview draws them under (the embedded map and Robot SF's share the names)."""
+    return {
+        "robot_spawn": map_def.robot_spawn_zones,
+        "robot_goal": map_def.robot_goal_zones,
+        "ped_spawn": map_def.ped_spawn_zones,
+        "ped_goal": map_def.ped_goal_zones,
+        "crowded": map_def.ped_crowded_zones,
+    }
+
+
 def scene_of(env: Any, name: str) -> Scene:
     """The :class:`Scene` of an embedded ``CrowdNavEnv`` or a Robot SF ``RobotEnv`` (wrappers are looked through)."""
     inner = env.unwrapped
     if hasattr(inner, "crowd"):  # embedded
         m = inner.map
-        zones = {
-            "robot_spawn": m.robot_spawn_zones,
-            "robot_goal": m.robot_goal_zones,
-            "ped_spawn": m.ped_spawn_zones,
-            "ped_goal": m.ped_goal_zones,
-            "crowded": m.ped_crowded_zones,
-        }
+        zones = _zones(m)
         return Scene(
             name=name,
             width=m.width,
@@ -157,13 +162,7 @@ def scene_of(env: Any, name: str) -> Scene:
             goal=np.asarray(inner.waypoints[-1]),
         )
     m, sim = inner.map_def, inner.simulator
-    zones = {
-        "robot_spawn": m.robot_spawn_zones,
-        "robot_goal": m.robot_goal_zones,
-        "ped_spawn": m.ped_spawn_zones,
-        "ped_goal": m.ped_goal_zones,
-        "crowded": m.ped_crowded_zones,
-    }
+    zones = _zones(m)
     return Scene(
         name=name,
         width=float(m.width),
@@ -194,7 +193,6 @@ def preview_scenario(
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Circle, Polygon, Rectangle
 
     from manifests import atomic_path
     from trainers.envs.factory import make_env
@@ -209,6 +207,21 @@ def preview_scenario(
         obs, *_ = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
     view = scene_of(env, name)
     fig, (ax, axg) = plt.subplots(1, 2, figsize=(12, 6))
+    _draw_scene(ax, view)
+    ax.set_title(f"{name} ({len(view.pedestrians)} pedestrians, {backend})")
+    _draw_grid(axg, obs["occupancy_grid"])
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    env.close()
+    return out
+
+
+def _draw_scene(ax: Any, view: Scene) -> None:
+    """The map as Robot SF draws it: obstacles, zones, robot and pedestrian routes, pedestrians, robot and goal."""
+    from matplotlib.patches import Circle, Polygon, Rectangle
+
     for poly in view.obstacles:
         ax.add_patch(Polygon(poly, closed=True, color="0.2"))
     zone_colors = {"robot_spawn": "#ffdf00", "robot_goal": "#ff6c00", "ped_spawn": "#23ff00", "ped_goal": "#107400"}
@@ -226,20 +239,16 @@ def preview_scenario(
     ax.set_xlim(0, view.width)
     ax.set_ylim(view.height, 0)  # SVG y points down
     ax.set_aspect("equal")
-    ax.set_title(f"{name} ({len(view.pedestrians)} pedestrians, {backend})")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=False))
     ax.legend(unique.values(), unique.keys(), loc="upper right", fontsize=8)
-    grid = obs["occupancy_grid"]
+
+
+def _draw_grid(ax: Any, grid: np.ndarray) -> None:
+    """The robot's occupancy grid in its own frame: obstacles blue, pedestrians red, the robot in the middle."""
     composite = np.zeros((*grid.shape[1:], 3))
     composite[..., 0] = grid[1]  # pedestrians red
     composite[..., 2] = grid[0]  # obstacles blue
-    axg.imshow(composite, origin="upper")  # rows downwards, like the map's y axis, so both panels read alike
-    axg.plot(grid.shape[2] / 2, grid.shape[1] / 2, "o", color="#1e5adc", ms=6)
-    axg.set_title("occupancy grid: obstacles blue, pedestrians red (ego frame, robot facing right)")
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
-    env.close()
-    return out
+    ax.imshow(composite, origin="upper")  # rows downwards, like the map's y axis, so both panels read alike
+    ax.plot(grid.shape[2] / 2, grid.shape[1] / 2, "o", color="#1e5adc", ms=6)
+    ax.set_title("occupancy grid: obstacles blue, pedestrians red (ego frame, robot facing right)")

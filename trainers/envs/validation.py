@@ -157,6 +157,20 @@ def _space_problems(
     return [EnvProblem(f"the training scenarios give different observation spaces ({groups})", keys.env_overrides)]
 
 
+def _factory_problems(factory_kwargs: dict[str, Any], backend: str, keys: EnvKeys) -> list[EnvProblem]:
+    """Unknown factory keywords, and a reward name or reward keywords the backend does not have."""
+    problems = [
+        EnvProblem(f"unknown keyword {k!r} (known: {', '.join(sorted(FACTORY_KEYWORDS))})", (*keys.factory_kwargs, k))
+        for k in sorted(set(factory_kwargs) - FACTORY_KEYWORDS)
+    ]
+    try:
+        check_reward(factory_kwargs.get("reward_name"), factory_kwargs.get("reward_kwargs"), backend=backend)
+    except ValueError as exc:
+        at = "reward_kwargs" if "reward_kwargs" in str(exc) else "reward_name"
+        problems.append(EnvProblem(str(exc), config_key=(*keys.factory_kwargs, at)))
+    return problems
+
+
 def check_env(
     *,
     scenario_config: str | Path | None,
@@ -170,16 +184,7 @@ def check_env(
 ) -> list[EnvProblem]:
     """Every problem that would stop this env from being built or stepped; [] when it builds."""
     env_overrides = dict(env_overrides or {})
-    factory_kwargs = dict(factory_kwargs or {})
-    problems = [
-        EnvProblem(f"unknown keyword {k!r} (known: {', '.join(sorted(FACTORY_KEYWORDS))})", (*keys.factory_kwargs, k))
-        for k in sorted(set(factory_kwargs) - FACTORY_KEYWORDS)
-    ]
-    try:
-        check_reward(factory_kwargs.get("reward_name"), factory_kwargs.get("reward_kwargs"), backend=backend)
-    except ValueError as exc:
-        at = "reward_kwargs" if "reward_kwargs" in str(exc) else "reward_name"
-        problems.append(EnvProblem(str(exc), config_key=(*keys.factory_kwargs, at)))
+    problems = _factory_problems(dict(factory_kwargs or {}), backend, keys)
     problems += [EnvProblem(msg, config_key=_config_key(keys, key)) for key, msg in settings_problems(env_overrides)]
     if scenario_config is None:
         scenario_config = default_matrix_path()

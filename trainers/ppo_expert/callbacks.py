@@ -1,10 +1,12 @@
-"""SB3 callbacks, one per concern: evaluation on the schedule, its log, checkpoints, the metrics stream, progress, and
-a stop at the next rollout boundary when the job is about to end.
+"""SB3 callbacks, one per concern, each named for what it does: evaluation on the schedule, its log, a checkpoint at
+each evaluation, the metrics line of each rollout, progress, and a stop at the next rollout boundary when the job is
+about to end. (SB3's own ``CheckpointCallback`` and ``EvalCallback`` do other things; these names do not clash.)
 
 Evaluation runs at the start of a rollout (right after the previous PPO update, so the model, ``num_timesteps`` and
 the schedule form a clean resume point) and once more at the end of training. Its children run after every
-evaluation, in order: :class:`EvalLogCallback` (episodes.jsonl, eval timeline) then :class:`CheckpointCallback`
-(step checkpoint with the resume state, ``best``, run manifest), so a checkpoint never exists without its episodes.
+evaluation, in order: :class:`EvalLogCallback` (episodes.jsonl, eval timeline) then
+:class:`CheckpointAtEvaluationCallback` (step checkpoint with the resume state, ``best``, run manifest), so a
+checkpoint never exists without its episodes.
 """
 
 from __future__ import annotations
@@ -31,27 +33,17 @@ from trainers.ppo_expert.schedule import EvalSchedule
 from trainers.ppo_expert.state import TrainerState, capture_rng
 
 __all__ = [
-    "CheckpointCallback",
+    "CheckpointAtEvaluationCallback",
     "EvalLogCallback",
-    "EvaluationCallback",
-    "MetricsCallback",
+    "MetricsLineCallback",
     "ProgressCallback",
+    "ScheduledEvaluationCallback",
     "StopOnRequestCallback",
     "model_bytes",
 ]
 
 TIMELINE_JSON = "eval_timeline.json"
 TIMELINE_CSV = "eval_timeline.csv"
-_LOSS_KEYS = {
-    "train/value_loss": "value_loss",
-    "train/policy_gradient_loss": "policy_gradient_loss",
-    "train/entropy_loss": "entropy_loss",
-    "train/loss": "loss",
-    "train/approx_kl": "approx_kl",
-    "train/clip_fraction": "clip_fraction",
-    "train/explained_variance": "explained_variance",
-    "train/clip_range": "clip_range",
-}
 
 
 def model_bytes(model: Any) -> bytes:
@@ -61,7 +53,7 @@ def model_bytes(model: Any) -> bytes:
     return buffer.getvalue()
 
 
-class EvaluationCallback(BaseCallback):
+class ScheduledEvaluationCallback(BaseCallback):
     """Evaluates the deterministic policy when the schedule says so; children act on :attr:`last_result`."""
 
     def __init__(
@@ -150,7 +142,7 @@ def write_timeline(run_dir: Path, rows: list[dict[str, Any]]) -> None:
         tmp.write_text(text.getvalue(), encoding="utf-8")
 
 
-class CheckpointCallback(BaseCallback):
+class CheckpointAtEvaluationCallback(BaseCallback):
     """A step checkpoint at every evaluation (with the resume state), ``best`` when it changes, run.json updated."""
 
     def __init__(
@@ -231,7 +223,7 @@ class StopOnRequestCallback(BaseCallback):
     resume point as an evaluation's checkpoint. Listed last, so this rollout's metrics line is written first.
     """
 
-    def __init__(self, checkpoints: CheckpointCallback):
+    def __init__(self, checkpoints: CheckpointAtEvaluationCallback):
         super().__init__()
         self.checkpoints = checkpoints
 
@@ -245,36 +237,34 @@ class StopOnRequestCallback(BaseCallback):
         stop_if_requested(self.checkpoints.save_resume_point, step=self.model.num_timesteps)
 
 
-class MetricsCallback(BaseCallback):
-    """One metrics.jsonl line per rollout + PPO update: steps, fps, losses, entropy, explained variance, returns.
+class MetricsLineCallback(BaseCallback):
+    """One metrics line per rollout + PPO update, through SB3's logger: this rollout's figures (steps, fps, CPU
+    seconds, wall time, episode return and length) recorded beside the update's losses, then one ``logger.dump``
+    right after the update, so the line holds that rollout's update (the output formats are in
+    ``trainers.ppo_expert.logformats``). SB3 dumps only before an update; the trainer calls ``learn`` with
+    ``log_interval=None`` so that this is the one dump.
 
-    SB3 records the update's losses after its own log dump, so the line for rollout k is written when rollout k+1
-    starts (and at training end), when the update of rollout k is done. ``fps`` covers collection, update and
-    checkpoint writing, but not the evaluation episodes (``paused()`` gives their cumulative wall and CPU seconds);
-    ``cpu_sec`` is the process CPU time of the same window (steps per CPU second compare on a busy machine).
+    ``fps`` covers collection, update and checkpoint writing, but not the evaluation episodes (``paused()`` gives
+    their cumulative wall and CPU seconds); ``cpu_sec`` is the process CPU time of the same window (steps per CPU
+    second compare on a busy machine).
     """
 
     def __init__(
         self,
-        writer: JsonlWriter,
         state: TrainerState,
         *,
         total_timesteps: int,
         wall_clock: Callable[[], float],
-        tracker: Tracker | None = None,
         paused: Callable[[], tuple[float, float]] = lambda: (0.0, 0.0),
     ):
         super().__init__()
-        self.writer = writer
         self.state = state
         self.total_timesteps = int(total_timesteps)
         self.wall_clock = wall_clock
-        self.tracker = tracker
         self.paused = paused
         self._iter_start = self._iter_cpu = 0.0
         self._iter_paused = (0.0, 0.0)
         self._iter_steps0 = 0
-        self.last: dict[str, Any] = {}
 
     def _on_training_start(self) -> None:
         self._restart()
@@ -288,44 +278,35 @@ class MetricsCallback(BaseCallback):
     def _on_step(self) -> bool:
         return True
 
-    def _on_rollout_start(self) -> None:
-        self._write()
+    def _on_rollout_start(self) -> None:  # the previous rollout's update has just ended
+        self._dump()
 
-    def _on_training_end(self) -> None:
-        self._write()
+    def _on_training_end(self) -> None:  # after the last update
+        self._dump()
 
-    def _write(self) -> None:
+    def _dump(self) -> None:
         steps = self.model.num_timesteps - self._iter_steps0
         if steps <= 0:
             return
         paused = self.paused()
         elapsed = max(time.perf_counter() - self._iter_start - (paused[0] - self._iter_paused[0]), 1e-9)
-        cpu = time.process_time() - self._iter_cpu - (paused[1] - self._iter_paused[1])
         self.state.iteration += 1
-        values = self.model.logger.name_to_value
-        record: dict[str, Any] = {
+        figures: dict[str, Any] = {
             "iteration": self.state.iteration,
             "step": self.model.num_timesteps,
             "env_steps": self.model.num_timesteps,
             "total_steps": self.total_timesteps,
             "fps": steps / elapsed,
-            "cpu_sec": cpu,
+            "cpu_sec": time.process_time() - self._iter_cpu - (paused[1] - self._iter_paused[1]),
             "wall_time": self.wall_clock(),
         }
-        for source, name in _LOSS_KEYS.items():
-            if source in values:
-                record[name] = float(values[source])
-        if "entropy_loss" in record:
-            record["entropy"] = -record["entropy_loss"]
         buffer: Any = self.model.ep_info_buffer or []
         if buffer:
-            record["ep_return_mean"] = float(sum(e["r"] for e in buffer) / len(buffer))
-            record["ep_length_mean"] = float(sum(e["l"] for e in buffer) / len(buffer))
-        self.writer.write(record)
-        if self.tracker is not None:
-            scalars = {f"train/{k}": v for k, v in record.items() if k not in ("step", "total_steps")}
-            self.tracker.log(scalars, step=record["step"])
-        self.last = record
+            figures["ep_return_mean"] = float(sum(e["r"] for e in buffer) / len(buffer))
+            figures["ep_length_mean"] = float(sum(e["l"] for e in buffer) / len(buffer))
+        for key, value in figures.items():
+            self.logger.record(key, value)
+        self.logger.dump(step=self.model.num_timesteps)
         self._restart()
 
 
@@ -336,15 +317,13 @@ class ProgressCallback(BaseCallback):
         self,
         total_timesteps: int,
         *,
-        metrics: MetricsCallback,
-        evaluation: EvaluationCallback | None = None,
+        evaluation: ScheduledEvaluationCallback | None = None,
         interval_sec: float = 30.0,
         tty: bool | None = None,
         stream: Any = None,
     ):
         super().__init__()
         self.total = int(total_timesteps)
-        self.metrics = metrics
         self.evaluation = evaluation
         self.interval_sec = interval_sec
         self.stream = stream or sys.stdout

@@ -32,6 +32,59 @@ def ego_goal_vector(goal: torch.Tensor, position: torch.Tensor, heading: torch.T
     return torch.cat([x, y, torch.sqrt(x * x + y * y)], dim=1)
 
 
+def _checked_keys(
+    observation_space: Any,
+    grid_key: str,
+    exclude_prefixes: Sequence[str],
+    include_ego_goal_vector: bool,
+    grid_channels: Sequence[int],
+    grid_kernel_sizes: Sequence[int],
+) -> tuple[tuple[int, ...], list[str]]:
+    """The grid's (C, H, W) and the vector keys the MLP reads; a space or setting the extractor cannot use raises."""
+    if not isinstance(observation_space, gym.spaces.Dict):
+        raise TypeError(f"grid_socnav needs a Dict observation space, got {type(observation_space).__name__}")
+    if len(grid_channels) != len(grid_kernel_sizes):
+        raise ValueError(
+            f"grid_channels {list(grid_channels)} and grid_kernel_sizes {list(grid_kernel_sizes)} "
+            "must have the same length (one kernel size per conv layer)"
+        )
+    spaces = observation_space.spaces
+    if grid_key not in spaces:
+        raise ValueError(f"grid_socnav: grid key {grid_key!r} is not in the observation (keys: {sorted(spaces)})")
+    grid_shape = tuple(spaces[grid_key].shape or ())
+    if len(grid_shape) != 3:
+        raise ValueError(f"grid_socnav: {grid_key} must be (C, H, W), got shape {grid_shape}")
+    if include_ego_goal_vector:
+        missing = [k for k in GOAL_KEYS if k not in spaces]
+        if missing:
+            raise ValueError(f"grid_socnav: include_ego_goal_vector needs {missing}, absent from the observation")
+    vector_keys = sorted(k for k in spaces if k != grid_key and not any(k.startswith(p) for p in exclude_prefixes))
+    return grid_shape, vector_keys
+
+
+def _conv_layers(
+    in_ch: int, channels: Sequence[int], kernels: Sequence[int], pool_size: int
+) -> tuple[list[nn.Module], int]:
+    """Stride-2 convolutions (each halves the grid), then an adaptive pool: the layers and their output size."""
+    convs: list[nn.Module] = []
+    for out_ch, k in zip(channels, kernels, strict=True):
+        convs += [nn.Conv2d(in_ch, int(out_ch), int(k), stride=2, padding=int(k) // 2), nn.ReLU()]
+        in_ch = int(out_ch)
+    convs += [nn.AdaptiveAvgPool2d(pool_size), nn.Flatten()]
+    return convs, in_ch * pool_size * pool_size
+
+
+def _mlp_layers(width: int, hidden_dims: Sequence[int], dropout_rate: float) -> tuple[list[nn.Module], int]:
+    """Linear + ReLU (+ dropout) per hidden size: the layers and their output width."""
+    mlp: list[nn.Module] = []
+    for hidden in hidden_dims:
+        mlp += [nn.Linear(width, int(hidden)), nn.ReLU()]
+        if dropout_rate > 0:
+            mlp.append(nn.Dropout(float(dropout_rate)))
+        width = int(hidden)
+    return mlp, width
+
+
 class GridSocNavExtractor(BaseFeaturesExtractor):
     """CNN(occupancy grid) ++ MLP(other SocNav keys ++ ego goal vector) -> one feature vector.
 
@@ -51,45 +104,14 @@ class GridSocNavExtractor(BaseFeaturesExtractor):
         include_ego_goal_vector: bool = True,
         pool_size: int = 4,
     ):
-        if not isinstance(observation_space, gym.spaces.Dict):
-            raise TypeError(f"grid_socnav needs a Dict observation space, got {type(observation_space).__name__}")
-        if len(grid_channels) != len(grid_kernel_sizes):
-            raise ValueError(
-                f"grid_channels {list(grid_channels)} and grid_kernel_sizes {list(grid_kernel_sizes)} "
-                "must have the same length (one kernel size per conv layer)"
-            )
-        spaces = observation_space.spaces
-        if grid_key not in spaces:
-            raise ValueError(f"grid_socnav: grid key {grid_key!r} is not in the observation (keys: {sorted(spaces)})")
-        grid_shape = tuple(spaces[grid_key].shape or ())
-        if len(grid_shape) != 3:
-            raise ValueError(f"grid_socnav: {grid_key} must be (C, H, W), got shape {grid_shape}")
-        vector_keys = sorted(
-            k for k in spaces if k != grid_key and not any(k.startswith(p) for p in tuple(exclude_prefixes))
+        grid_shape, vector_keys = _checked_keys(
+            observation_space, grid_key, exclude_prefixes, include_ego_goal_vector, grid_channels, grid_kernel_sizes
         )
-        if include_ego_goal_vector:
-            missing = [k for k in GOAL_KEYS if k not in spaces]
-            if missing:
-                raise ValueError(f"grid_socnav: include_ego_goal_vector needs {missing}, absent from the observation")
+        spaces = observation_space.spaces
         vector_dim = sum(int(np.prod(spaces[k].shape or ())) for k in vector_keys)
         vector_dim += 3 if include_ego_goal_vector else 0
-
-        convs: list[nn.Module] = []
-        in_ch = grid_shape[0]
-        for out_ch, k in zip(grid_channels, grid_kernel_sizes, strict=True):
-            convs += [nn.Conv2d(in_ch, int(out_ch), int(k), stride=2, padding=int(k) // 2), nn.ReLU()]
-            in_ch = int(out_ch)
-        convs += [nn.AdaptiveAvgPool2d(pool_size), nn.Flatten()]
-        grid_dim = in_ch * pool_size * pool_size
-
-        mlp: list[nn.Module] = []
-        width = vector_dim
-        for hidden in socnav_hidden_dims:
-            mlp += [nn.Linear(width, int(hidden)), nn.ReLU()]
-            if dropout_rate > 0:
-                mlp.append(nn.Dropout(float(dropout_rate)))
-            width = int(hidden)
-
+        convs, grid_dim = _conv_layers(grid_shape[0], grid_channels, grid_kernel_sizes, pool_size)
+        mlp, width = _mlp_layers(vector_dim, socnav_hidden_dims, dropout_rate)
         super().__init__(observation_space, features_dim=grid_dim + width)
         self.grid_key = grid_key
         self.vector_keys = vector_keys

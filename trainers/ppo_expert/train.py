@@ -8,6 +8,7 @@ everything, checks the spaces, runs one short rollout and one evaluation episode
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -35,16 +36,17 @@ from trainers.common.run_record import RunRecorder
 from trainers.common.signals import workers_ignore_stop_signals
 from trainers.common.tracking import Tracker
 from trainers.ppo_expert.callbacks import (
-    CheckpointCallback,
+    CheckpointAtEvaluationCallback,
     EvalLogCallback,
-    EvaluationCallback,
-    MetricsCallback,
+    MetricsLineCallback,
     ProgressCallback,
+    ScheduledEvaluationCallback,
     StopOnRequestCallback,
     model_bytes,
 )
 from trainers.ppo_expert.envsource import CrowdNavSource, EnvSource, split_scenarios
 from trainers.ppo_expert.evaluation import Evaluator
+from trainers.ppo_expert.logformats import MetricsLineFormat, TrackerFormat
 from trainers.ppo_expert.manifest import TRAINER_VERSIONS, build_policy_manifest, mark_dry_run, write_policy_manifest
 from trainers.ppo_expert.policies import build_policy_kwargs
 from trainers.ppo_expert.resume import clear_logs, restore_state, sync_best, truncate_logs
@@ -93,7 +95,8 @@ def train(job: TrainJob) -> None:
 
 
 def run_training(job: TrainJob, *, env_source: EnvSource | None = None, progress_stream: Any = None) -> TrainOutcome:
-    """Train and record; any failure marks run.json failed, leaves a traceback in ``failures/`` and re-raises."""
+    """Train and record; a failure leaves its traceback in ``failures/`` and propagates. The job that runs the
+    trainer (``orchestrator.launch.entry``) records the failure in ``run.json``, for every trainer alike."""
     run_dir = Path(job.run_dir)
     recorder = RunRecorder(run_dir, resolved=dict(job.resolved))
     try:
@@ -101,7 +104,6 @@ def run_training(job: TrainJob, *, env_source: EnvSource | None = None, progress
         return _Run(job, source, recorder, progress_stream).run()
     except (Exception, KeyboardInterrupt) as exc:
         _write_failure(run_dir, exc)
-        recorder.mark_failed(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "))
         raise
 
 
@@ -178,8 +180,42 @@ def ppo_kwargs(settings: Mapping[str, Any], *, num_envs: int, dry_run: bool) -> 
     return hyper
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one execution trains: sizes, threads, scenarios, PPO keywords, total steps and evaluation schedule."""
+
+    num_envs: int
+    worker_mode: str
+    threads: Mapping[str, int]
+    hold_out: list[str]
+    train_ids: list[str]
+    eval_ids: list[str]
+    hyper: dict[str, Any]
+    total: int
+    steps: list[int]
+    episodes: int
+
+
+@dataclass(frozen=True)
+class _Writers:
+    """The run's two line streams: metrics.jsonl (through SB3's logger) and episodes.jsonl."""
+
+    metrics: JsonlWriter
+    episodes: JsonlWriter
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.episodes.close()
+
+
+def _wall_clock(offset: float) -> Callable[[], float]:
+    """Training wall seconds: what earlier attempts recorded plus this attempt's so far."""
+    start = time.perf_counter()
+    return lambda: offset + time.perf_counter() - start
+
+
 class _Run:
-    """One execution of a run (first start or resume): set up, learn, finish."""
+    """One execution of a run (first start or resume): plan, set up, learn, finish; one method per step."""
 
     def __init__(self, job: TrainJob, source: EnvSource, recorder: RunRecorder, progress_stream: Any):
         self.job = job
@@ -188,148 +224,174 @@ class _Run:
         self.progress_stream = progress_stream
         self.run_dir = Path(job.run_dir)
         self.settings = job.settings
-        seed = job.resolved.get("seed")
-        self.seed = int(seed if seed is not None else job.resolved["seeds"][0])
+        self.seed = job.seed
         self.dry_run = bool(job.dry_run)
 
-    def _sizes(self) -> tuple[int, str]:
-        num_envs = int(self.settings.get("num_envs") or 1)
-        worker_mode = str(self.settings.get("worker_mode") or ("subproc" if num_envs > 1 else "dummy"))
+    def _plan(self) -> _Plan:
+        """Sizes, threads, scenarios, hyperparameters and the evaluation schedule of this run (a dry run: small)."""
+        settings = self.settings
+        num_envs = int(settings.get("num_envs") or 1)
+        worker_mode = str(settings.get("worker_mode") or ("subproc" if num_envs > 1 else "dummy"))
         if self.dry_run:
             num_envs = min(num_envs, 2)
-        return num_envs, worker_mode
-
-    def run(self) -> TrainOutcome:
-        settings, run_dir = self.settings, self.run_dir
-        num_envs, worker_mode = self._sizes()
-        threads = configure_threads(num_envs, worker_mode)
         evaluation = dict(settings.get("evaluation") or {})
         hold_out = [str(s) for s in evaluation.get("hold_out_scenarios") or []]
         train_ids, eval_ids = split_scenarios(
             self.source.scenario_ids(), scenario_id=settings.get("scenario_id"), hold_out=hold_out
         )
         hyper = ppo_kwargs(settings, num_envs=num_envs, dry_run=self.dry_run)
-        total = int(settings["total_timesteps"])
-        steps = evaluation_steps(settings)
+        total, steps = int(settings["total_timesteps"]), evaluation_steps(settings)
         episodes = int(evaluation.get("evaluation_episodes") or 10)
         if self.dry_run:
             total = int(hyper.get("n_steps", DRY_RUN_STEPS)) * num_envs
             steps, episodes = [total], 1
+        threads = configure_threads(num_envs, worker_mode)
+        return _Plan(num_envs, worker_mode, threads, hold_out, train_ids, eval_ids, hyper, total, steps, episodes)
 
-        checkpoint = find_latest_checkpoint(run_dir) if self.job.resume else None
-        if self.job.resume and checkpoint is None:
-            clear_logs(run_dir)  # died before its first checkpoint: start over, without the dead attempt's lines
-        if checkpoint is not None and checkpoint.kind == "final" and (run_dir / "policy.json").exists():
-            return self._already_complete(checkpoint, steps)
+    def _resume_point(self) -> CheckpointInfo | None:
+        """The newest complete checkpoint to continue from (resume only); a resume with none starts over cleanly."""
+        if not self.job.resume:
+            return None
+        checkpoint = find_latest_checkpoint(self.run_dir)
+        if checkpoint is None:
+            clear_logs(self.run_dir)  # died before its first checkpoint: start over, without the dead attempt's lines
+        return checkpoint
+
+    def run(self) -> TrainOutcome:
+        plan = self._plan()
+        checkpoint = self._resume_point()
+        if checkpoint is not None and checkpoint.kind == "final" and (self.run_dir / "policy.json").exists():
+            return self._already_complete(checkpoint)
         if self.job.resolved.get("deterministic"):
             torch.use_deterministic_algorithms(True, warn_only=True)
-
-        vec_env = build_vec_env(
-            self.source,
-            num_envs=num_envs,
-            worker_mode=worker_mode,
-            scenario_id=settings.get("scenario_id"),
-            exclude=hold_out,
-            seed=self.seed + (checkpoint.step if checkpoint else 0),
-        )
-        evaluator = Evaluator(
-            lambda sid: self.source.make(scenario_id=sid, exclude=(), seed=self.seed + EVAL_SEED_OFFSET),
-            eval_ids or [None],
-            episodes=episodes,
-            seed=self.seed + EVAL_SEED_OFFSET,
-        )
-        tracker: Tracker | None = None
-        writers: list[JsonlWriter] = []
-        try:
+        with contextlib.ExitStack() as resources:  # closed in reverse: writers, tracker, evaluator, envs
+            vec_env = self._vec_env(plan, checkpoint)
+            resources.callback(vec_env.close)
+            evaluator = self._evaluator(plan)
+            resources.callback(evaluator.close)
             signature = self.job.resolved.get("observation_signature")
             if signature:
                 check_observation_space(vec_env.observation_space, signature)
-            state = TrainerState(best=BestTracker(str(settings.get("best_checkpoint_metric") or "success_rate")))
-            if checkpoint is not None:
-                model = PPO.load(checkpoint.path, env=vec_env, device=str(settings.get("device") or "auto"))
-                state = restore_state(checkpoint)
-                truncate_logs(run_dir, checkpoint)
-                sync_best(run_dir, state, self.recorder)
-            else:
-                model = PPO(
-                    "MultiInputPolicy",
-                    vec_env,
-                    policy_kwargs=build_policy_kwargs(settings),
-                    seed=self.seed,
-                    device=str(settings.get("device") or "auto"),
-                    verbose=0,
-                    **hyper,
-                )
-            model.set_logger(Logger(folder=None, output_formats=[]))
+            model, state = self._model(vec_env, plan, checkpoint)
+            tracker = self._tracker(state)
+            resources.callback(tracker.close)
+            writers = _Writers(
+                JsonlWriter(self.run_dir / "metrics.jsonl"), JsonlWriter(self.run_dir / "episodes.jsonl")
+            )
+            resources.callback(writers.close)
+            model.set_logger(
+                Logger(folder=None, output_formats=[MetricsLineFormat(writers.metrics), TrackerFormat(tracker)])
+            )
+            self._record_start(plan, checkpoint)
+            wall_clock = _wall_clock(state.wall_sec)
+            train_wall = self._learn(model, state, plan, evaluator, tracker, writers, wall_clock)
+            return self._finish(model, state, vec_env, plan.train_ids, wall_clock, train_wall)
 
-            tracking = dict(settings.get("tracking") or {})
-            previous = load_run_manifest(run_dir, validate=False).tracking.get("wandb_run_id")
-            tracker = Tracker(
-                run_dir,
-                tensorboard=bool(tracking.get("tensorboard", True)),
-                wandb_config=tracking.get("wandb") or {},
-                run_config=dict(self.job.resolved),
-                wandb_run_id=state.wandb_run_id or previous,
-                run_name=run_dir.name,
-            )
-            state.wandb_run_id = tracker.wandb_run_id
-            self.recorder.set_tracking(
-                tensorboard_dir="tensorboard" if tracker.tensorboard_dir else None,
-                wandb_run_id=tracker.wandb_run_id,
-                wandb_mode=tracker.wandb_mode,
-            )
-            self.recorder.mark_running(total_steps=total, versions=TRAINER_VERSIONS)
-            self._record_setup(threads, num_envs, worker_mode, train_ids, eval_ids)
-            if checkpoint is not None:
-                self.recorder.record_progress(checkpoint.step, resumed_from_step=checkpoint.step)
-            if self.dry_run:
-                mark_dry_run(run_dir)
+    def _vec_env(self, plan: _Plan, checkpoint: CheckpointInfo | None) -> VecEnv:
+        return build_vec_env(
+            self.source,
+            num_envs=plan.num_envs,
+            worker_mode=plan.worker_mode,
+            scenario_id=self.settings.get("scenario_id"),
+            exclude=plan.hold_out,
+            seed=self.seed + (checkpoint.step if checkpoint else 0),
+        )
 
-            start = time.perf_counter()
-            offset = state.wall_sec
+    def _evaluator(self, plan: _Plan) -> Evaluator:
+        eval_seed = self.seed + EVAL_SEED_OFFSET
+        return Evaluator(
+            lambda sid: self.source.make(scenario_id=sid, exclude=(), seed=eval_seed),
+            plan.eval_ids or [None],
+            episodes=plan.episodes,
+            seed=eval_seed,
+        )
 
-            def wall_clock() -> float:
-                return offset + time.perf_counter() - start
+    def _model(self, vec_env: VecEnv, plan: _Plan, checkpoint: CheckpointInfo | None) -> tuple[PPO, TrainerState]:
+        """A new PPO model and trainer state, or both as the checkpoint left them (logs cut back to it)."""
+        device = str(self.settings.get("device") or "auto")
+        if checkpoint is None:
+            metric = str(self.settings.get("best_checkpoint_metric") or "success_rate")
+            policy_kwargs = build_policy_kwargs(self.settings)
+            model = PPO(
+                "MultiInputPolicy", vec_env, policy_kwargs=policy_kwargs, seed=self.seed, device=device, **plan.hyper
+            )
+            return model, TrainerState(best=BestTracker(metric))
+        model = PPO.load(checkpoint.path, env=vec_env, device=device)
+        state = restore_state(checkpoint)
+        truncate_logs(self.run_dir, checkpoint)
+        sync_best(self.run_dir, state, self.recorder)
+        return model, state
 
-            metrics_writer = JsonlWriter(run_dir / "metrics.jsonl")
-            episodes_writer = JsonlWriter(run_dir / "episodes.jsonl")
-            writers += [metrics_writer, episodes_writer]
-            schedule = EvalSchedule(steps, state.schedule_index)
-            checkpoints = CheckpointCallback(
-                run_dir, state, self.recorder, total_timesteps=total, wall_clock=wall_clock
+    def _tracker(self, state: TrainerState) -> Tracker:
+        """TensorBoard and W&B for this run; a resume keeps the W&B run id of the checkpoint or of run.json."""
+        tracking = dict(self.settings.get("tracking") or {})
+        previous = load_run_manifest(self.run_dir, validate=False).tracking.get("wandb_run_id")
+        tracker = Tracker(
+            self.run_dir,
+            tensorboard=bool(tracking.get("tensorboard", True)),
+            wandb_config=tracking.get("wandb") or {},
+            run_config=dict(self.job.resolved),
+            wandb_run_id=state.wandb_run_id or previous,
+            run_name=self.run_dir.name,
+        )
+        state.wandb_run_id = tracker.wandb_run_id
+        self.recorder.set_tracking(
+            tensorboard_dir="tensorboard" if tracker.tensorboard_dir else None,
+            wandb_run_id=tracker.wandb_run_id,
+            wandb_mode=tracker.wandb_mode,
+        )
+        return tracker
+
+    def _record_start(self, plan: _Plan, checkpoint: CheckpointInfo | None) -> None:
+        self.recorder.mark_running(total_steps=plan.total, versions=TRAINER_VERSIONS)
+        self._record_setup(plan.threads, plan.num_envs, plan.worker_mode, plan.train_ids, plan.eval_ids)
+        if checkpoint is not None:
+            self.recorder.record_progress(checkpoint.step, resumed_from_step=checkpoint.step)
+        if self.dry_run:
+            mark_dry_run(self.run_dir)
+
+    def _learn(
+        self,
+        model: PPO,
+        state: TrainerState,
+        plan: _Plan,
+        evaluator: Evaluator,
+        tracker: Tracker,
+        writers: _Writers,
+        wall_clock: Callable[[], float],
+    ) -> float:
+        """``PPO.learn`` over what is left, with orch's callbacks; a run already at its last step only evaluates.
+        Returns the seconds it took."""
+        checkpoints = CheckpointAtEvaluationCallback(
+            self.run_dir, state, self.recorder, total_timesteps=plan.total, wall_clock=wall_clock
+        )
+        evaluation = ScheduledEvaluationCallback(
+            evaluator,
+            EvalSchedule(plan.steps, state.schedule_index),
+            state,
+            [EvalLogCallback(self.run_dir, writers.episodes, state, tracker), checkpoints],
+        )
+        metrics = MetricsLineCallback(
+            state,
+            total_timesteps=plan.total,
+            wall_clock=wall_clock,
+            paused=lambda: (evaluation.eval_wall_sec, evaluation.eval_cpu_sec),
+        )
+        progress = ProgressCallback(plan.total, evaluation=evaluation, stream=self.progress_stream)
+        stop = StopOnRequestCallback(checkpoints)
+        remaining = plan.total - model.num_timesteps
+        start = time.perf_counter()
+        if remaining > 0:  # log_interval=None: the metrics callback is the logger's one dump, after each update
+            model.learn(
+                remaining,
+                callback=[metrics, evaluation, progress, stop],
+                reset_num_timesteps=False,
+                log_interval=None,  # type: ignore[arg-type]  # SB3 takes None, its annotation says int
             )
-            evaluation_cb = EvaluationCallback(
-                evaluator, schedule, state, [EvalLogCallback(run_dir, episodes_writer, state, tracker), checkpoints]
-            )
-            metrics_cb = MetricsCallback(
-                metrics_writer,
-                state,
-                total_timesteps=total,
-                wall_clock=wall_clock,
-                tracker=tracker,
-                paused=lambda: (evaluation_cb.eval_wall_sec, evaluation_cb.eval_cpu_sec),
-            )
-            progress_cb = ProgressCallback(
-                total, metrics=metrics_cb, evaluation=evaluation_cb, stream=self.progress_stream
-            )
-            remaining = total - model.num_timesteps
-            learn_start = time.perf_counter()
-            stop_cb = StopOnRequestCallback(checkpoints)
-            if remaining > 0:
-                callbacks = [metrics_cb, evaluation_cb, progress_cb, stop_cb]
-                model.learn(remaining, callback=callbacks, reset_num_timesteps=False)
-            else:
-                evaluation_cb.init_callback(model)
-                evaluation_cb.evaluate_if_due()
-            train_wall = time.perf_counter() - learn_start
-            return self._finish(model, state, vec_env, train_ids, steps, wall_clock, train_wall)
-        finally:
-            for writer in writers:
-                writer.close()
-            if tracker is not None:
-                tracker.close()
-            evaluator.close()
-            vec_env.close()
+        else:
+            evaluation.init_callback(model)
+            evaluation.evaluate_if_due()
+        return time.perf_counter() - start
 
     def _record_setup(
         self, threads: Mapping[str, int], num_envs: int, worker_mode: str, train_ids: list[str], eval_ids: list[str]
@@ -365,8 +427,7 @@ class _Run:
         state: TrainerState,
         vec_env: VecEnv,
         train_ids: list[str],
-        steps: list[int],
-        wall_clock: Any,
+        wall_clock: Callable[[], float],
         train_wall: float,
     ) -> TrainOutcome:
         state.wall_sec = wall_clock()
@@ -419,7 +480,7 @@ class _Run:
         self.recorder.set_policy_manifest(path.name)
         return path
 
-    def _already_complete(self, final: CheckpointInfo, steps: list[int]) -> TrainOutcome:
+    def _already_complete(self, final: CheckpointInfo) -> TrainOutcome:
         """Resume of a run whose final checkpoint exists: nothing to train; make sure the manifests say so."""
         state = restore_state(final)
         policy = self.run_dir / "policy.json"

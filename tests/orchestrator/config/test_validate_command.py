@@ -66,7 +66,9 @@ def test_reference_training_configs(reference_dir: Path, cli: Cli) -> None:
 
 
 def test_every_reference_training_yaml_gets_a_clear_answer(reference_dir: Path, cli: Cli) -> None:
-    for path in sorted((reference_dir / "configs/training").rglob("*.yaml")):
+    paths = sorted((reference_dir / "configs/training").rglob("*.yaml"))
+    assert paths, "the reference tree has no training configs"
+    for path in paths:
         code, out, err = cli("validate", path)
         assert code in (0, 2) and "Traceback" not in err
         assert f"{path}: valid" in out or "file not found" in err

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rundirs import full_metrics, ppo_run_records, standing_still_metrics, write_run
+from rundirs import full_run, ppo_run_records, standing_still_run, write_run
 
 
 @pytest.fixture
@@ -21,15 +21,7 @@ def standing_still_sweep(tmp_path: Path) -> Path:
     """Three seeds of one standing-still config under ``<tmp>/base/runs``."""
     root = tmp_path / "base"
     for seed in (0, 1, 2):
-        write_run(
-            root,
-            "ss",
-            trainer="dreamerv3",
-            mode="standing_still",
-            seed=seed,
-            config_hash="c0ffee" * 4,
-            metrics=standing_still_metrics(seed),
-        )
+        standing_still_run(root, seed)
     return root
 
 
@@ -48,13 +40,5 @@ def ppo_sweep(tmp_path: Path) -> Path:
 def full_sweep(tmp_path: Path) -> Path:
     root = tmp_path / "full_base"
     for seed in (0, 1):
-        write_run(
-            root,
-            "full",
-            trainer="dreamerv3",
-            mode="full",
-            seed=seed,
-            config_hash="beef" * 6,
-            metrics=full_metrics(seed),
-        )
+        full_run(root, seed)
     return root

@@ -58,6 +58,22 @@ def write_run(
     return run_dir
 
 
+def standing_still_run(
+    root: Path, seed: int, *, name: str = "ss", config_hash: str = "c0ffee" * 4, **scales: Any
+) -> Path:
+    """One run of a DreamerV3 standing-still config, its metrics from :func:`standing_still_metrics` (``scales``)."""
+    metrics = standing_still_metrics(seed, **scales)
+    return write_run(
+        root, name, trainer="dreamerv3", mode="standing_still", seed=seed, config_hash=config_hash, metrics=metrics
+    )
+
+
+def full_run(root: Path, seed: int, *, name: str = "full", config_hash: str = "beef" * 6, **scales: Any) -> Path:
+    """One run of a DreamerV3 full config, its metrics from :func:`full_metrics` (``scales``)."""
+    metrics = full_metrics(seed, **scales)
+    return write_run(root, name, trainer="dreamerv3", mode="full", seed=seed, config_hash=config_hash, metrics=metrics)
+
+
 def standing_still_metrics(
     seed: int, *, updates: int = 40, obs_scale: float = 1.0, kl_scale: float = 1.0, nan_at: int | None = None
 ) -> list[dict[str, Any]]:

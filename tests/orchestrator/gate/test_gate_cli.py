@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from rundirs import standing_still_metrics, write_run
+from rundirs import standing_still_run
 
 from orchestrator.cli import main
 
@@ -23,28 +23,12 @@ def test_baseline_then_compare_pass_and_fail(
     assert "baseline ss (dreamer_standing_still, 3 run(s)" in capsys.readouterr().out
     assert (baselines_dir / "ss.json").is_file()
 
-    good = write_run(
-        tmp_path / "g",
-        "ss",
-        trainer="dreamerv3",
-        mode="standing_still",
-        seed=5,
-        config_hash="c0ffee" * 4,
-        metrics=standing_still_metrics(5),
-    )
+    good = standing_still_run(tmp_path / "g", 5)
     assert main(["gate", "compare", str(good), "--baseline", "ss"]) == 0
     summary, verdict = _json_and_verdict(capsys.readouterr().out)
     assert verdict.startswith("PASS") and summary["passed"] is True and summary["gate"] == "dreamer_standing_still"
 
-    bad = write_run(
-        tmp_path / "b",
-        "ss",
-        trainer="dreamerv3",
-        mode="standing_still",
-        seed=5,
-        config_hash="c0ffee" * 4,
-        metrics=standing_still_metrics(5, kl_scale=0.5),
-    )
+    bad = standing_still_run(tmp_path / "b", 5, kl_scale=0.5)
     assert main(["gate", "compare", str(bad), "--baseline", "ss", "-q"]) == 3
     out = capsys.readouterr().out.strip()
     assert out.startswith("FAIL dreamer_standing_still vs baseline ss:") and "kl_dyn" in out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rundirs import full_metrics, ppo_run_records, standing_still_metrics, write_run
+from rundirs import full_metrics, full_run, ppo_run_records, standing_still_metrics, standing_still_run, write_run
 
 from orchestrator.gate.baseline import build_baseline
 from orchestrator.gate.compare import compare_runs
@@ -13,15 +13,7 @@ from orchestrator.gate.rundata import load_run, load_runs
 
 
 def _ss(tmp_path: Path, name: str, **kwargs: object) -> Path:
-    return write_run(
-        tmp_path / name,
-        "ss",
-        trainer="dreamerv3",
-        mode="standing_still",
-        seed=7,
-        config_hash="c0ffee" * 4,
-        metrics=standing_still_metrics(7, **kwargs),
-    )  # type: ignore[arg-type]
+    return standing_still_run(tmp_path / name, 7, **kwargs)
 
 
 @pytest.fixture
@@ -89,15 +81,7 @@ def test_dreamer_full_return_rule(tmp_path: Path, full_sweep: Path) -> None:
     assert baseline["gate"] == "dreamer_full" and "episode_return" in baseline["metrics"]
 
     def run(scale: float) -> Path:
-        return write_run(
-            tmp_path / f"r{scale}",
-            "full",
-            trainer="dreamerv3",
-            mode="full",
-            seed=9,
-            config_hash="beef" * 6,
-            metrics=full_metrics(9, return_scale=scale),
-        )
+        return full_run(tmp_path / f"r{scale}", 9, return_scale=scale)
 
     assert compare_runs([load_run(run(0.7))], baseline).passed  # 0.7x the baseline still clears 0.6x
     slow = compare_runs([load_run(run(0.4))], baseline)
@@ -144,15 +128,7 @@ def test_ppo_rules(tmp_path: Path, ppo_sweep: Path, kwargs: dict, passed: bool, 
 
 def test_seeds_of_a_candidate_config_are_compared_as_one(tmp_path: Path, ss_baseline: dict) -> None:
     for seed in (5, 6, 7):
-        write_run(
-            tmp_path / "cand",
-            "ss",
-            trainer="dreamerv3",
-            mode="standing_still",
-            seed=seed,
-            config_hash="c0ffee" * 4,
-            metrics=standing_still_metrics(seed),
-        )
+        standing_still_run(tmp_path / "cand", seed)
     result = compare_runs(load_runs([tmp_path / "cand"]), ss_baseline)
     assert result.passed, result.verdict
     assert [r["seed"] for r in result.summary["runs"]] == [5, 6, 7]

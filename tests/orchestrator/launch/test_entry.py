@@ -12,6 +12,7 @@ import pytest
 from submitit.helpers import DelayedSubmission
 
 from manifests import RunDirLock, RunLockedError, load_run_manifest, update_run_manifest
+from orchestrator.errors import LaunchError
 from orchestrator.launch.entry import RunJob, resolve_num_envs_on_node
 from orchestrator.launch.rundir import Provenance, create_run_dir
 from orchestrator.launch.submit import plan_runs
@@ -93,7 +94,7 @@ def test_time_limit_reason(tmp_path: Path, make_toy_config, toy_resolver) -> Non
 def test_requeue_bound_on_start(tmp_path: Path, make_toy_config, toy_resolver) -> None:
     run_dir = _run_dir(tmp_path, make_toy_config(total_steps=2), toy_resolver)
     update_run_manifest(run_dir, lambda m: setattr(m, "requeue_count", 3))
-    with pytest.raises(RuntimeError, match="more than max_requeues=2"):
+    with pytest.raises(LaunchError, match="more than max_requeues=2"):
         RunJob(str(run_dir), max_requeues=2)()
     assert load_run_manifest(run_dir).status == "failed"
 

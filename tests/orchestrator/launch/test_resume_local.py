@@ -42,6 +42,8 @@ def test_a_failed_run_is_resumed_from_its_checkpoint_into_the_same_directory(
     report = wait_for(tmp_path, result.sweep_id, poll_s=0.5, timeout_s=90)
     row = report.runs[0]
     assert row.status == "completed" and row.step == 6 and row.resume_command is None, row.error
+    # the trainer marks the run completed a moment before its job closes the attempt: wait for that close
+    wait_until(lambda: load_run_manifest(run_dir).attempts[-1].end, timeout=30, what="the attempt closed")
     manifest = load_run_manifest(run_dir)
     assert [a.state for a in manifest.attempts] == ["failed", "completed"]
     assert manifest.extra["resumes"][0]["status"] == "failed" and manifest.extra["resumes"][0]["new_job_id"]

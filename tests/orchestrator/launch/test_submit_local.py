@@ -30,7 +30,16 @@ def test_three_seeds_respect_the_parallelism_limit(tmp_path: Path, make_toy_conf
     assert result.next_commands()[0].startswith(f"orch status {result.sweep_id}")
     report = wait_for(tmp_path, result.sweep_id, poll_s=0.5, timeout_s=90)
     assert [r.status for r in report.runs] == ["completed"] * 3, [r.error for r in report.runs]
-    spans = sorted((_t(a.start), _t(a.end)) for r in result.runs for a in load_run_manifest(r["run_dir"]).attempts)
+    # the trainer marks the run completed a moment before its job closes the attempt: wait for the last one's end
+    attempts = wait_until(
+        lambda: (
+            all(a.end for r in result.runs for a in load_run_manifest(r["run_dir"]).attempts)
+            and [a for r in result.runs for a in load_run_manifest(r["run_dir"]).attempts]
+        ),
+        timeout=30,
+        what="every attempt closed",
+    )
+    spans = sorted((_t(a.start), _t(a.end)) for a in attempts)  # type: ignore[attr-defined]
     assert all(later[0] >= earlier[1] - 1 for earlier, later in itertools.pairwise(spans))  # one at a time
     assert report.groups[0].n == 3 and report.groups[0].mean == pytest.approx(0.31)
 

@@ -98,9 +98,6 @@ def train(job: TrainJob) -> None:
                         _poll_stop(job, step, settings)
                 _poll_stop(job, step, settings)
         recorder.mark_completed(metrics={"reward": reward(job.seed, total)})
-    except Exception as exc:
-        recorder.mark_failed(f"{type(exc).__name__}: {exc}")
-        raise
     finally:
         if tracker is not None:
             tracker.close()

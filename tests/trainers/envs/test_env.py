@@ -244,7 +244,9 @@ def test_render_is_not_blank() -> None:
 
 
 def test_reference_scenarios_run(reference_dir: Path) -> None:
-    for path in sorted((reference_dir / "configs" / "scenarios").rglob("*.yaml")):
+    paths = sorted((reference_dir / "configs" / "scenarios").rglob("*.yaml"))
+    assert paths, "the reference tree has no scenario matrices"
+    for path in paths:
         for scenario in load_scenario_matrix(path):
             env = make_env(GRID_403, scenario_config=path, scenario_id=scenario.name, seed=scenario.seeds[0])
             obs, _ = env.reset()

@@ -24,7 +24,7 @@ def test_installed_data_files_are_the_fallback(tmp_path: Path, monkeypatch: pyte
     shared = tmp_path / "prefix" / "share" / "orch" / "configs"
     (shared / "scenarios").mkdir(parents=True)
     (shared / "scenarios" / resources.DEFAULT_MATRIX_NAME).write_text("scenarios: []\n")
-    monkeypatch.setattr(resources, "__file__", str(tmp_path / "site" / "trainers" / "envs" / "resources.py"))
+    monkeypatch.setattr("manifests.shipped.CHECKOUT", tmp_path / "site")  # a wheel: no configs/ beside the code
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
     monkeypatch.delenv("ORCH_CONFIGS_DIR", raising=False)
     assert resources.configs_dir() == shared

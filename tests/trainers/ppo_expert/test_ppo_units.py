@@ -120,7 +120,7 @@ def test_progress_prints_plain_lines_off_a_terminal() -> None:
         num_timesteps = 0
 
     stream = io.StringIO()
-    cb = ProgressCallback(1000, metrics=None, stream=stream, interval_sec=0.0)  # type: ignore[arg-type]
+    cb = ProgressCallback(1000, stream=stream, interval_sec=0.0)
     cb.model = _Model()  # type: ignore[assignment]
     cb._on_training_start()
     cb.model.num_timesteps = 500

@@ -157,8 +157,31 @@ def _waits(raw: Any, trajectory: Sequence[np.ndarray], labels: list[str] | None,
 
 
 def _override(base: SinglePedestrian | None, entry: Mapping[str, Any], mapdef: MapDefinition) -> SinglePedestrian:
+    """The pedestrian ``entry`` describes, over the map's own one (``base``) when the map has it."""
     pid = str(entry["id"]).strip()
     where = f"single pedestrian {pid!r}"
+    start, goal, trajectory, labels = _path_of(base, entry, mapdef, pid, where)
+    speed = entry.get("speed_m_s", base.speed if base else None)
+    role = entry.get("role", base.role if base else None)
+    offset = entry.get("role_offset", base.offset if base else None)
+    return SinglePedestrian(
+        id=pid,
+        start=start,
+        goal=goal,
+        trajectory=trajectory,
+        speed=float(speed) if speed is not None else DEFAULT_SPEED,
+        waits=_waits(entry["wait_at"], trajectory, labels, where) if "wait_at" in entry else {},
+        role=(str(role).strip().lower() or None) if role is not None else None,
+        target=str(entry["role_target_id"]).strip() if entry.get("role_target_id") is not None else None,
+        offset=(float(offset[0]), float(offset[1])) if offset is not None else None,
+    )
+
+
+def _path_of(
+    base: SinglePedestrian | None, entry: Mapping[str, Any], mapdef: MapDefinition, pid: str, where: str
+) -> tuple[Any, Any, tuple[Any, ...], Any]:
+    """Start, goal, trajectory and its waypoint labels: the entry's, else the map's; a goal and a trajectory together
+    (Robot SF allows one) or no start at all is a :class:`MapError`."""
     start, start_set = _either(entry, "start", "start_poi", mapdef, where)
     if base is None and start is None:
         raise MapError(
@@ -174,22 +197,8 @@ def _override(base: SinglePedestrian | None, entry: Mapping[str, Any], mapdef: M
             f"{mapdef.source}: {where} has both a goal and a trajectory (the map's single_ped_{pid}_goal counts); "
             "Robot SF allows one of them: set goal: null or drop the trajectory"
         )
-    trajectory = tuple(trajectory or ())
-    speed = entry.get("speed_m_s", base.speed if base else None)
-    role = entry.get("role", base.role if base else None)
-    role = (str(role).strip().lower() or None) if role is not None else None
-    offset = entry.get("role_offset", base.offset if base else None)
-    return SinglePedestrian(
-        id=pid,
-        start=start if start_set and start is not None else (base.start if base else start),
-        goal=goal,
-        trajectory=trajectory,
-        speed=float(speed) if speed is not None else DEFAULT_SPEED,
-        waits=_waits(entry["wait_at"], trajectory, labels, where) if "wait_at" in entry else {},
-        role=role,
-        target=str(entry["role_target_id"]).strip() if entry.get("role_target_id") is not None else None,
-        offset=(float(offset[0]), float(offset[1])) if offset is not None else None,
-    )
+    start = start if start_set and start is not None else (base.start if base else start)
+    return start, goal, tuple(trajectory or ()), labels
 
 
 def _from_map(mapdef: MapDefinition) -> dict[str, SinglePedestrian]:

@@ -9,8 +9,10 @@ are sampled), ``single_ped_<id>_start|_goal`` and ``poi_*`` circles. The ``svg``
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,35 +146,15 @@ def _load_cached(path: str, mtime: float) -> MapDefinition:
     height_m = _leading_number(svg.values.get("height", svg.height), "height", source)
     scale = width_m / float(svg.width) if svg.width else 1.0
 
-    obstacles: list[np.ndarray] = []
-    zones: dict[str, list[Zone]] = {k: [] for k in _ZONE_LABELS}
-    routes: dict[str, list[Route]] = {"robot": [], "ped": []}
-    singles: dict[str, np.ndarray] = {}
-    pois: dict[str, np.ndarray] = {}
+    parts = _Parts()
     for element in svg.elements():
         if isinstance(element, (se.SVG, se.Group)) or not isinstance(element, se.Shape):
             continue
         label = _label(element)
-        if not label:
-            continue
-        where = f"{source}: {_describe(element)}"
-        if label == "obstacle" or label.startswith("obstacle_"):
-            if isinstance(element, se.Path):
-                for poly in _path_points(element, scale, where):
-                    if len(poly) < 2:
-                        raise MapError(f"{where}: obstacle path needs at least two points")
-                    obstacles.append(poly)
-            else:
-                obstacles.append(_rect_corners(element, scale, where))
-        elif label in zones:
-            zones[label].append(_zone(element, scale, where))
-        elif _ROUTE_RE.match(label):
-            kind, route = _route(label, element, scale, where)
-            routes[kind].append(route)
-        elif (m := _SINGLE_RE.match(label)) is not None:
-            singles[f"{m.group(1)}_{m.group(2)}"] = _circle_center(element, scale, where)
-        elif label.startswith("poi_"):
-            pois[label] = _circle_center(element, scale, where)
+        if label:
+            parts.add(label, element, scale, f"{source}: {_describe(element)}")
+    obstacles, zones, routes = parts.obstacles, parts.zones, parts.routes
+    singles, pois = parts.singles, parts.pois
     if not routes["robot"]:
         raise MapError(
             f"{source}: no robot route; add a path labelled robot_route_<spawn>_<goal> (inkscape:label) to the map"
@@ -194,6 +176,43 @@ def _load_cached(path: str, mtime: float) -> MapDefinition:
         pois=pois,
         source=source,
     )
+
+
+@dataclass
+class _Parts:
+    """What the labelled shapes of a map are, by kind, in the map's metres."""
+
+    obstacles: list[np.ndarray] = field(default_factory=list)
+    zones: dict[str, list[Zone]] = field(default_factory=lambda: {k: [] for k in _ZONE_LABELS})
+    routes: dict[str, list[Route]] = field(default_factory=lambda: {"robot": [], "ped": []})
+    singles: dict[str, np.ndarray] = field(default_factory=dict)
+    pois: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, label: str, element: Any, scale: float, where: str) -> None:
+        """File one shape under what its label says it is; a label orch does not know is ignored (as Robot SF)."""
+        if label == "obstacle" or label.startswith("obstacle_"):
+            self.obstacles += _obstacle_polygons(element, scale, where)
+        elif label in self.zones:
+            self.zones[label].append(_zone(element, scale, where))
+        elif _ROUTE_RE.match(label):
+            kind, route = _route(label, element, scale, where)
+            self.routes[kind].append(route)
+        elif (m := _SINGLE_RE.match(label)) is not None:
+            self.singles[f"{m.group(1)}_{m.group(2)}"] = _circle_center(element, scale, where)
+        elif label.startswith("poi_"):
+            self.pois[label] = _circle_center(element, scale, where)
+
+
+def _obstacle_polygons(element: Any, scale: float, where: str) -> list[np.ndarray]:
+    """An obstacle path's polygons (each of two points or more), or a rectangle's corners."""
+    import svgelements as se
+
+    if not isinstance(element, se.Path):
+        return [_rect_corners(element, scale, where)]
+    polygons = _path_points(element, scale, where)
+    if any(len(poly) < 2 for poly in polygons):
+        raise MapError(f"{where}: obstacle path needs at least two points")
+    return list(polygons)
 
 
 def _check_zone_refs(source: str, routes: list[Route], spawns: list[Zone], goals: list[Zone], kind: str) -> None:

@@ -46,6 +46,25 @@ def quiet_robot_sf_logs() -> None:
         logger.disable(name)
 
 
+def _checked_overrides(
+    env_overrides: Mapping[str, Any] | None, factory_kwargs: dict[str, Any], switching: str
+) -> dict[str, Any]:
+    """The env overrides with the deprecated ``peds_have_obstacle_forces`` factory keyword folded in (taken out of
+    ``factory_kwargs``, as the embedded factory does); an unknown keyword or switching mode raises ``ValueError``."""
+    overrides = dict(env_overrides or {})
+    if "peds_have_obstacle_forces" in factory_kwargs:
+        overrides.setdefault("peds_have_static_obstacle_forces", bool(factory_kwargs.pop("peds_have_obstacle_forces")))
+    unknown = sorted(set(factory_kwargs) - PASSTHROUGH_KWARGS)
+    if unknown:
+        raise ValueError(
+            f"make_env got unknown keyword(s) {unknown}; known factory keywords: "
+            f"{sorted(PASSTHROUGH_KWARGS | {'peds_have_obstacle_forces'})}"
+        )
+    if switching not in ("random", "cycle"):
+        raise ValueError(f"switching mode {switching!r} is not one of random, cycle")
+    return overrides
+
+
 def make_robot_sf_env(
     env_overrides: Mapping[str, Any] | None,
     *,
@@ -62,29 +81,15 @@ def make_robot_sf_env(
     """A Robot SF env for one scenario or a whole matrix; see the module docstring. Raises ``ValueError`` naming a
     bad key or name, :class:`~trainers.envs.robot_sf.imports.RobotSFNotInstalled` without Robot SF."""
     quiet_robot_sf_logs()
-    overrides = dict(env_overrides or {})
-    if "peds_have_obstacle_forces" in factory_kwargs:  # the deprecated factory keyword, folded like the embedded's
-        overrides.setdefault("peds_have_static_obstacle_forces", bool(factory_kwargs.pop("peds_have_obstacle_forces")))
-    unknown = sorted(set(factory_kwargs) - PASSTHROUGH_KWARGS)
-    if unknown:
-        raise ValueError(
-            f"make_env got unknown keyword(s) {unknown}; known factory keywords: "
-            f"{sorted(PASSTHROUGH_KWARGS | {'peds_have_obstacle_forces'})}"
-        )
-    if switching not in ("random", "cycle"):
-        raise ValueError(f"switching mode {switching!r} is not one of random, cycle")
+    overrides = _checked_overrides(env_overrides, factory_kwargs, switching)
     if scenario_config is None:
         scenario_config = default_matrix_path()
         scenario_id = scenario_id or DEFAULT_SCENARIO
     matrix = RobotSFMatrix.load(scenario_config)
     chosen = matrix.select(scenario_id=scenario_id, exclude=exclude_scenarios)
     first_config = matrix.build_config(chosen[0], overrides)  # fails here, naming the key, before any env exists
-    kwargs: dict[str, Any] = {
-        "peds_have_obstacle_forces": obstacle_forces_flag(first_config, overrides),
-        "reward_name": reward_name,
-        "reward_kwargs": dict(reward_kwargs or {}),
-        **factory_kwargs,
-    }
+    reward = {"reward_name": reward_name, "reward_kwargs": dict(reward_kwargs or {})}
+    kwargs = {"peds_have_obstacle_forces": obstacle_forces_flag(first_config, overrides), **reward, **factory_kwargs}
 
     def build(episode_seed: int | None) -> gym.Env:
         if scenario_id:
