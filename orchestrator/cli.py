@@ -219,6 +219,116 @@ def _wait_and_exit(root: Path, sweep_id: str) -> None:
         raise RunFailed([f"{r.run_id} {r.status}: {r.error or 'did not complete'}" for r in ended_badly])
 
 
+# ------------------------------------------------------------------------------------------------ study
+# `orch study CONFIG` is short for `orch study start CONFIG` (as `orch archive RUN` is for `orch archive create`).
+class _StudyGroup(typer.core.TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: click's Context (typer vendors click)
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["start", *args]
+        return super().parse_args(ctx, args)
+
+
+study_app = typer.Typer(
+    name="study",
+    cls=_StudyGroup,
+    help="Hyperparameter studies with Optuna: orch study CONFIG [--cluster NAME] starts or continues one; "
+    "orch study best STUDY prints the best parameters as a config. Watch with orch status STUDY.",
+    no_args_is_help=True,
+)
+app.add_typer(study_app, name="study", rich_help_panel=PANEL_RUN)
+StudyArg = Annotated[str, typer.Argument(help="Study name (its folder under <artifact_root>/studies/) or folder.")]
+
+
+@study_app.command("start")
+def study_start_command(
+    config: Annotated[Path, typer.Argument(help="Study file (trials, metric, ... over a base_config).")],
+    cluster: ClusterOpt = None,
+    overrides: SetOpt = None,
+    artifact_root: ArtifactRootOpt = None,
+    dry_run: DryRunOpt = False,
+    json_output: JsonOpt = False,
+    strict: StrictOpt = False,
+) -> None:
+    """Create or continue the study and queue its workers as one job array; each worker runs trials as runs."""
+    from orchestrator.study.launch import start_study
+    from orchestrator.study.views import launch_lines
+
+    launch = start_study(config, cluster=cluster, overrides=overrides or (), root=artifact_root, dry_run=dry_run,
+                         strict=strict)  # fmt: skip
+    for warning in launch.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if json_output:
+        typer.echo(json.dumps(launch.to_json(), indent=2, default=str))
+    elif dry_run:
+        typer.echo(launch.script or "")
+        typer.echo(f"dry run: study {launch.name}, nothing written or queued")
+    else:
+        for line in launch_lines(launch):
+            typer.echo(line)
+
+
+@study_app.command("best")
+def study_best_command(
+    study: StudyArg,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the config here (default: print it).")] = None,
+    artifact_root: ArtifactRootOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """The best trial's parameters as a ready-to-run config (the study's trainer config with them set)."""
+    from orchestrator.study.report import best_config
+
+    text, summary = best_config(_study_folder(_artifact_root(artifact_root), study))
+    if out is not None:
+        from manifests import atomic_write_text
+
+        atomic_write_text(out, text)
+        summary["out"] = str(out)
+    if json_output:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    elif out is not None:
+        typer.echo(f"best trial {summary['trial']} ({summary['metric']} = {summary['value']:.6g}) -> {out}")
+    else:
+        typer.echo(text, nl=False)
+
+
+def _study_word(root: Path, words: list[str] | None) -> Path | None:
+    """The study folder a single command-line word names (a study name or folder), else None (it names runs)."""
+    if not words or len(words) != 1:
+        return None
+    from orchestrator.study.store import find_study
+
+    return find_study(root, words[0])
+
+
+def _study_folder(root: Path, word: str) -> Path:
+    from orchestrator.study.store import StudyError, find_study
+
+    folder = find_study(root, word)
+    if folder is None:
+        raise StudyError(f"no study {word!r} under {root / 'studies'} (and no study folder of that name)")
+    return folder
+
+
+def _study_status(root: Path, word: str, *, json_output: bool, watch: bool) -> None:
+    from orchestrator.study.report import collect_study
+    from orchestrator.study.views import study_renderables
+
+    folder = _study_folder(root, word)
+    if json_output:
+        typer.echo(json.dumps(collect_study(folder, root=root).to_json(), indent=2, default=str))
+        return
+    if watch:
+        _watch(lambda: study_renderables(collect_study(folder, root=root)))
+        return
+    report = collect_study(folder, root=root)
+    from orchestrator.console import err_console
+
+    for message in report.messages:
+        err_console.print(f"warning: {message}", markup=False, highlight=False)
+    for part in study_renderables(report):
+        _print_wide(part)
+
+
 # ------------------------------------------------------------------------------------------------ inspect runs
 StallAfterOpt = Annotated[
     float, typer.Option("--stall-after", help="Minutes without progress before STALLED (at least).")
@@ -253,6 +363,9 @@ def status_command(
     from orchestrator.status import StallPolicy, collect_status
 
     root = _artifact_root(artifact_root)
+    if _study_word(root, targets):
+        _study_status(root, (targets or [""])[0], json_output=json_output, watch=watch)
+        return
     policy = StallPolicy.from_minutes(stall_after, stall_factor)
 
     def report() -> Any:
@@ -301,6 +414,15 @@ def _print_status(report: Any) -> None:
 
 
 def _watch_status(make_report: Callable[[], Any], interval_s: float = 2.0) -> None:
+    def parts() -> list[Any]:
+        report = make_report()
+        return [*_status_renderables(report), *(f"[yellow]warning: {m}[/]" for m in report.messages)]
+
+    _watch(parts, interval_s)
+
+
+def _watch(make_parts: Callable[[], list[Any]], interval_s: float = 2.0) -> None:
+    """Redraw ``make_parts()`` every ``interval_s`` until Ctrl-C (``--watch``)."""
     import time
 
     from rich.console import Group
@@ -309,9 +431,7 @@ def _watch_status(make_report: Callable[[], Any], interval_s: float = 2.0) -> No
     from orchestrator.console import out_console
 
     def frame() -> Any:
-        report = make_report()
-        notes = [f"[yellow]warning: {m}[/]" for m in report.messages]
-        return Group(*_status_renderables(report), *notes, f"[dim]refreshing every {interval_s:.0f}s; Ctrl-C stops[/]")
+        return Group(*make_parts(), f"[dim]refreshing every {interval_s:.0f}s; Ctrl-C stops[/]")
 
     with Live(frame(), console=out_console, auto_refresh=False) as live:
         try:
@@ -356,6 +476,10 @@ def cancel_command(
     from orchestrator.cancel import cancel_runs, plan_cancel
     from orchestrator.runref import resolve_runs
 
+    study = _study_word(_artifact_root(artifact_root), targets)
+    if study is not None:
+        _cancel_study(_artifact_root(artifact_root), study, yes=yes)
+        return
     runs, ended = plan_cancel(resolve_runs(_artifact_root(artifact_root), targets))
     if not runs:
         typer.echo(f"nothing to cancel: {len(ended)} run(s) already ended")
@@ -370,6 +494,22 @@ def cancel_command(
 
         left = [f"{run_id} is still running: {why}" for run_id, why in result.left_running.items()]
         raise NotAllDone([*left, f"not cancelled: {len(result.left_running)} run(s) left running"])
+
+
+def _cancel_study(root: Path, folder: Path, *, yes: bool) -> None:
+    from orchestrator.study.cancel import cancel_study
+
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"stop every worker of study {folder.name}?", abort=True)
+    result = cancel_study(root, folder)
+    typer.echo(
+        f"study {result.name}: stopped {len(result.stopped)} worker job(s), {len(result.runs_cancelled)} trial run(s) "
+        f"cancelled; orch study CONFIG continues it (their trials are asked again)"
+    )
+    if result.left_running:
+        from orchestrator.errors import NotAllDone
+
+        raise NotAllDone([f"{job_id} is still running: {why}" for job_id, why in result.left_running.items()])
 
 
 @app.command("resume", rich_help_panel=PANEL_RUN)
@@ -643,9 +783,20 @@ def plot_command(
     x: Annotated[str, typer.Option("--x", help="x axis: env_steps or wall_time.")] = "env_steps",
     artifact_root: ArtifactRootOpt = None,
 ) -> None:
-    """Learning curves (seeds as mean and 95% band, configs overlaid); Dreamer runs add world-model panels."""
+    """Learning curves (seeds as mean and 95% band, configs overlaid); Dreamer runs add world-model panels.
+    A study name draws its optimisation history, intermediate values and parameter importances."""
     from orchestrator.plots import plot_runs
 
+    study = _study_word(_artifact_root(artifact_root), runs)
+    if study is not None:
+        from orchestrator.study.plots import plot_study
+
+        drawn = plot_study(study, out)
+        for path in drawn.files:
+            typer.echo(f"wrote {path}")
+        for label, why in drawn.skipped.items():
+            typer.echo(f"not drawn: {label}: {why}", err=True)
+        return
     result = plot_runs(_run_dirs(runs, artifact_root), out=out, metrics=metric, x_axis=x)
     for path in result.files:
         typer.echo(f"wrote {path}")
@@ -708,11 +859,18 @@ def archive_create_command(
     from orchestrator.archive import ArchiveOptions, archive_runs, default_artifact_root, resolve_targets
     from orchestrator.console import ByteProgress, err_console, out_console
 
-    run_dirs = resolve_targets(runs, default_artifact_root(artifact_root))
+    root = default_artifact_root(artifact_root)
     options = ArchiveOptions(
         dest=dest, checkpoints=checkpoints.value, include_wandb=include_wandb, level=level, allow_running=allow_running
     )
-    results = archive_runs(run_dirs, options, ByteProgress())
+    study = _study_word(root, runs)
+    if study is not None:  # a study: its journal and every trial's run in one archive
+        from orchestrator.study.archive import archive_study
+        from orchestrator.study.store import study_runs
+
+        results = [archive_study(study, study_runs(root, study), options, ByteProgress())]
+    else:
+        results = archive_runs(resolve_targets(runs, root), options, ByteProgress())
     for r in results:
         for warning in r.warnings + r.notes:
             err_console.print(f"warning: {warning}", markup=False, highlight=False)

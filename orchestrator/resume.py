@@ -257,6 +257,8 @@ def _candidates(run_dirs: Sequence[Path], result: ResumeResult) -> list[tuple[Pa
             result.skipped[run_id] = "completed"
         elif data.get("dry_run"):
             result.skipped[run_id] = "a dry run (run it again instead)"
+        elif isinstance(data.get("study"), dict):  # its study resumes it (a requeued worker, or orch study CONFIG)
+            result.skipped[run_id] = f"a trial of study {data['study'].get('name')}: continue it with orch study CONFIG"
         else:
             candidates.append((run_dir, data))
     return candidates

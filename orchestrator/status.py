@@ -318,10 +318,12 @@ def _alive_running(job: JobState | None) -> bool:
     return job is not None and job.alive and (job.state == "running" or not job.authoritative)
 
 
-def _resume_command(root: Path, run_id: str, status: str, stalled: bool, dry_run: bool) -> str | None:
+def _resume_command(
+    root: Path, run_id: str, status: str, stalled: bool, dry_run: bool, *, study_trial: bool = False
+) -> str | None:
     from orchestrator.resume import resume_hint
 
-    if dry_run or not (stalled or status in RESUMABLE_STATES):
+    if dry_run or study_trial or not (stalled or status in RESUMABLE_STATES):  # a study's trial: its study resumes it
         return None
     return resume_hint(run_id, root, stalled=stalled)
 
@@ -405,7 +407,7 @@ def _row(
         error=error,
         run_dir=str(run_dir),
         dry_run=dry_run,
-        resume_command=_resume_command(root, run_id, status, pace.stalled, dry_run),
+        resume_command=_resume_command(root, run_id, status, pace.stalled, dry_run, study_trial="study" in data),
         wandb_unsynced=len(unsynced_wandb_files(run_dir)),
     )
 

@@ -10,7 +10,8 @@ paying for torch.
 The contract a launcher hands to a trainer is re-exported here as well, so that the orchestrator imports nothing of
 ``trainers`` but this module and the spec modules (``../shared/DESIGN.md``): :class:`TrainJob` (what a trainer is
 given), the stop request of a job about to end (:func:`request_stop`, :func:`clear_stop`,
-:class:`TrainingStopped`) and :func:`limit_torch_threads`. All of it is stdlib only at import time.
+:class:`TrainingStopped`), a study's hold on a trial (:func:`reporting_to` hears each evaluation and may stop
+the trial with :class:`TrialPruned`) and :func:`limit_torch_threads`. All of it is stdlib only at import time.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from trainers.common.job import limit_torch_threads as limit_torch_threads
 from trainers.common.signals import TrainingStopped as TrainingStopped
 from trainers.common.signals import clear_stop as clear_stop
 from trainers.common.signals import request_stop as request_stop
+from trainers.common.trial import TrialPruned as TrialPruned
+from trainers.common.trial import reporting_to as reporting_to
 
 __all__ = [
     "WANDB_OFFLINE_ON_NODE",
     "TrainJob",
     "TrainerEntry",
     "TrainingStopped",
+    "TrialPruned",
     "clear_stop",
     "get_trainer",
     "limit_torch_threads",
@@ -42,6 +46,7 @@ __all__ = [
     "load_spec",
     "probe_command",
     "register",
+    "reporting_to",
     "request_stop",
     "trainer_names",
     "trainers_with",

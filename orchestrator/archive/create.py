@@ -47,6 +47,7 @@ __all__ = [
     "archive_paths",
     "archive_run",
     "archive_runs",
+    "write_archive",
 ]
 
 ARCHIVE_SUFFIX = ".tar.zst"
@@ -137,9 +138,8 @@ def archive_run(run_dir: Path, options: ArchiveOptions, progress: ArchiveProgres
     """Write the archive of one run directory and record it in the run's ``run.json``."""
     started = time.monotonic()
     run = _preflight(run_dir, options)
-    options.dest.mkdir(parents=True, exist_ok=True)
     root = run_dir.name
-    archive, manifest_path, sha_path = archive_paths(options.dest, root)
+    archive, _, _ = archive_paths(options.dest, root)
     plan = plan_run(run_dir, checkpoints=options.checkpoints, include_wandb=options.include_wandb)
     manifest = ArchiveManifest(
         run_id=run.run_id,
@@ -155,13 +155,31 @@ def archive_run(run_dir: Path, options: ArchiveOptions, progress: ArchiveProgres
         captured_while_running=run.status in ACTIVE_STATES,
         archive_name=archive.name,
     )
+    result = write_archive(plan, manifest, options, progress)
+    record = ArchiveRecord(path=str(result.archive.resolve()), sha256=result.sha256)
+    try:
+        update_run_manifest(run_dir, lambda m: m.archives.append(record))
+    except (ManifestError, OSError) as exc:
+        result.warnings.append(f"{run_dir}/run.json was not updated with the archive record: {exc}")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def write_archive(
+    plan: RunPlan, manifest: ArchiveManifest, options: ArchiveOptions, progress: ArchiveProgress | None = None
+) -> ArchiveResult:
+    """Write ``plan`` as ``<dest>/<manifest.root>.tar.zst`` (members under ``manifest.root/``, the manifest last),
+    the manifest beside it and the sha256 file: the one writer behind every archive (a run's, a study's)."""
+    started = time.monotonic()
+    options.dest.mkdir(parents=True, exist_ok=True)
+    archive, manifest_path, sha_path = archive_paths(options.dest, manifest.root)
     sha, size = _write_archive(archive, plan, manifest, options, progress)
     beside = dataclasses.replace(manifest, archive_sha256=sha, archive_size=size)
     save_archive_manifest(manifest_path, beside)
     atomic_write_text(sha_path, f"{sha}  {archive.name}\n")
-    result = ArchiveResult(
-        run_id=run.run_id,
-        run_dir=run_dir,
+    return ArchiveResult(
+        run_id=manifest.run_id,
+        run_dir=plan.run_dir,
         archive=archive,
         manifest_path=manifest_path,
         sha256=sha,
@@ -170,14 +188,8 @@ def archive_run(run_dir: Path, options: ArchiveOptions, progress: ArchiveProgres
         total_size=manifest.total_size,
         left_out=manifest.left_out,
         notes=manifest.notes,
+        seconds=time.monotonic() - started,
     )
-    record = ArchiveRecord(path=str(archive.resolve()), sha256=sha)
-    try:
-        update_run_manifest(run_dir, lambda m: m.archives.append(record))
-    except (ManifestError, OSError) as exc:
-        result.warnings.append(f"{run_dir}/run.json was not updated with the archive record: {exc}")
-    result.seconds = time.monotonic() - started
-    return result
 
 
 def _write_archive(

@@ -24,11 +24,39 @@ from typing import Any
 from orchestrator.config.load import KeyPath, LoadedConfig, format_path
 from orchestrator.errors import ConfigIssue
 
-__all__ = ["TRAINER_KINDS", "Detection", "MigrationResult", "detect_kind", "migrate"]
+__all__ = [
+    "STUDY_KIND",
+    "STUDY_MARKERS",
+    "TRAINER_KINDS",
+    "Detection",
+    "MigrationResult",
+    "detect_kind",
+    "detect_study",
+    "migrate",
+]
 
 TRAINER_KINDS = ("ppo_expert", "dreamerv3")
 CLUSTER_KIND = "cluster"
 MATRIX_KIND = "scenario_matrix"
+STUDY_KIND = "study"
+# Keys only a hyperparameter study file has (Robot SF's launcher keys and orch's own): such a file is a study of the
+# trainer config it is merged over (``orchestrator.study.config``), whatever that config's own keys say.
+STUDY_MARKERS = (
+    "trials",
+    "objective_mode",
+    "objective_window",
+    "study_name",
+    "trial_timesteps",
+    "search_space",
+    "pruner",
+    "sampler",
+    "parallel",
+    "enqueue",
+    "constraint_handling",
+    "constraint_collision_rate_max",
+    "constraint_comfort_exposure_max",
+    "disable_wandb",
+)
 _MATRIX_MARKERS = ("scenarios", "includes", "include", "scenario_files")
 
 _PPO_SHAPE = ("policy_id", "scenario_config", "total_timesteps")
@@ -106,6 +134,12 @@ class MigrationResult:
     not_applicable: list[str] = field(default_factory=list)
     issues: list[ConfigIssue] = field(default_factory=list)
     mapping: dict[str, str] = field(default_factory=dict)
+
+
+def detect_study(data: Mapping[str, Any]) -> Detection | None:
+    """A hyperparameter study file (it has a study key), whatever its trainer config's keys say; else None."""
+    found = [k for k in STUDY_MARKERS if k in data]
+    return Detection(STUDY_KIND, f"study (by keys: {', '.join(found[:3])})") if found else None
 
 
 def detect_kind(data: Mapping[str, Any]) -> Detection | None:

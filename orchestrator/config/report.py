@@ -51,6 +51,7 @@ def validation_document(reports: Sequence[ConfigReport]) -> dict[str, Any]:
                 "warnings": list(r.warnings),
                 "not_applicable": list(r.not_applicable),
                 "resolved": r.resolved.to_json() if r.resolved else None,
+                "study": r.study.to_json() if r.study is not None else None,
             }
             for r in reports
         ],

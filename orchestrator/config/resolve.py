@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 from manifests.io import sha256_file
 from manifests.provenance import allocated_cpus, allocated_memory_gb
 from orchestrator.config.load import KeyPath, LoadedConfig, load_config
-from orchestrator.config.migrate import CLUSTER_KIND, MATRIX_KIND, TRAINER_KINDS, Detection, detect_kind, migrate
+from orchestrator.config.migrate import (
+    CLUSTER_KIND,
+    MATRIX_KIND,
+    STUDY_KIND,
+    TRAINER_KINDS,
+    Detection,
+    detect_kind,
+    detect_study,
+    migrate,
+)
 from orchestrator.config.validate import schema_exists, validate_loaded
 from orchestrator.errors import ConfigError, ConfigIssue
 from trainers import registry
@@ -32,7 +41,14 @@ from trainers.envs.spec import contract_name, signature_to_json
 if TYPE_CHECKING:
     from trainers.envs.spec import EnvProblem
 
-__all__ = ["RESOLVED_SCHEMA_VERSION", "ConfigReport", "ResolvedConfig", "check_config", "resolve_config"]
+__all__ = [
+    "RESOLVED_SCHEMA_VERSION",
+    "ConfigReport",
+    "ResolvedConfig",
+    "check_config",
+    "check_loaded",
+    "resolve_config",
+]
 
 RESOLVED_SCHEMA_VERSION = 1
 # Top-level keys that are not trainer settings (they become fields of the resolved document).
@@ -100,6 +116,7 @@ class ConfigReport:
     warning_issues: list[ConfigIssue] = field(default_factory=list)
     not_applicable: list[str] = field(default_factory=list)
     resolved: ResolvedConfig | None = None
+    study: Any = None  # a study file: its StudyDefinition (orchestrator.study.config); resolved is its trial config
 
     @property
     def warnings(self) -> list[str]:
@@ -123,6 +140,10 @@ def resolve_config(
     report = check_config(path, overrides=overrides, strict=strict, cpus=cpus, mem_gb=mem_gb)
     if report.issues:
         raise ConfigError(report.issues)
+    if report.kind == STUDY_KIND:
+        raise ConfigError(
+            ConfigIssue(str(report.path), 1, "", "a study file, not a trainer config", f"run it with orch study {path}")
+        )
     if report.resolved is None:
         raise ConfigError(
             ConfigIssue(
@@ -159,19 +180,50 @@ def check_config(
         _check_cluster(loaded, report)
     elif detection.kind == MATRIX_KIND:
         report.issues.extend(_located(loaded, env_spec.check_env(scenario_config=loaded.path)))
+    elif detection.kind == STUDY_KIND:
+        from orchestrator.study.config import check_study  # a study file holds a trainer config (checked below)
+
+        check_study(loaded, report, cpus=cpus, mem_gb=mem_gb)
     else:
         _check_trainer_config(loaded, detection, report, cpus=cpus, mem_gb=mem_gb)
+    return _strict(report, strict)
+
+
+def check_loaded(
+    loaded: LoadedConfig,
+    *,
+    strict: bool = False,
+    cpus: int | None = None,
+    mem_gb: float | None = None,
+) -> ConfigReport:
+    """The pipeline after loading, on a trainer config built in memory (a study's trial: its base config with the
+    trial's parameters set), so its issues still cite the files and lines its keys came from."""
+    report = ConfigReport(path=loaded.path)
+    detection = _detect(loaded, report)
+    if detection is None:
+        return report
+    report.kind, report.detected_as = detection.kind, detection.how
+    if detection.kind not in TRAINER_KINDS:
+        report.issues.append(loaded.marks.issue((), f"a {detection.kind} document, not a trainer config"))
+        return report
+    _check_trainer_config(loaded, detection, report, cpus=cpus, mem_gb=mem_gb)
+    return _strict(report, strict)
+
+
+def _strict(report: ConfigReport, strict: bool) -> ConfigReport:
+    """Under ``--strict`` every warning is also an error, and nothing resolves."""
     if strict and report.warning_issues:
         report.issues.extend(
             replace(w, message=f"{w.message} (a warning, an error under --strict)") for w in report.warning_issues
         )
         report.resolved = None
+        report.study = None
     return report
 
 
 # ------------------------------------------------------------------------------------------------ steps
 def _detect(loaded: LoadedConfig, report: ConfigReport) -> Detection | None:
-    detection = detect_kind(loaded.data)
+    detection = detect_study(loaded.data) or detect_kind(loaded.data)
     if detection is not None:
         return detection
     trainer = loaded.data.get("trainer")

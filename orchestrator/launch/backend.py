@@ -39,6 +39,7 @@ __all__ = [
     "backend_class",
     "backend_for",
     "job_alive",
+    "job_class_of",
     "make_backend",
 ]
 
@@ -211,6 +212,12 @@ class Backend(abc.ABC):
         report says which and why, so that only runs whose job really stopped are marked cancelled."""
         ids = [str(j) for j in job_ids]
         return CancelReport(failed={j: f"the {cls.name} backend cannot cancel jobs" for j in ids})
+
+
+def job_class_of(spec: RunSpec) -> Any:
+    """The class of a spec's job: :class:`~orchestrator.launch.entry.RunJob` unless the spec names another
+    (``"module:Class"``, e.g. a study's worker); either is built with ``for_spec(spec, profile, slots=...)``."""
+    return pkgutil.resolve_name(spec.job_class or "orchestrator.launch.entry:RunJob")
 
 
 def backend_class(name: str) -> type[Backend]:

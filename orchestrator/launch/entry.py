@@ -48,7 +48,7 @@ from orchestrator.errors import LaunchError
 from orchestrator.launch.rundir import attempt_log_paths
 from orchestrator.launch.slurm import on_slurm_node, restart_count
 from trainers import registry
-from trainers.registry import TrainingStopped, clear_stop, request_stop
+from trainers.registry import TrainingStopped, TrialPruned, clear_stop, request_stop
 
 if TYPE_CHECKING:
     from orchestrator.launch.clusters import ClusterProfile
@@ -344,6 +344,9 @@ class RunJob(Checkpointable):
         except TrainingStopped as stopped:
             self._requeue_after_stop(run_dir, stopped)
             raise
+        except TrialPruned as pruned:  # a study's pruner stopped this trial early: an outcome, not a failure
+            self._close_attempt(run_dir, "pruned", str(pruned))
+            raise
         except BaseException as exc:
             if self._requeueing:
                 # checkpoint() ran in the signal handler and submitit is exiting to requeue: keep "preempted".
@@ -371,6 +374,8 @@ class RunJob(Checkpointable):
             if state == "completed":  # the trainer finished: that is the truth, whatever a cancel asked meanwhile
                 m.status = "completed"
                 m.extra.pop("cancel_requested_at", None)
+            elif state == "pruned":  # stopped on purpose before its end: cancelled, and the reason says by whom
+                m.status, m.error = "cancelled", reason
             elif m.extra.get("cancel_requested_at") or state == "cancelled":
                 m.status, m.error = "cancelled", m.error or ("cancelled by orch cancel" if reason is None else reason)
             elif state == "failed" and m.status != "failed":

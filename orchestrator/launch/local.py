@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError
-from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState
+from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState, job_class_of
 from orchestrator.launch.runspec import RunSpec
 from orchestrator.launch.secrets import REDACTED, is_secret_name
 from orchestrator.launch.submitit_private import LOCAL_CONTROLLER_MODULE, detached_local_executor, job_command
@@ -67,10 +67,9 @@ class LocalBackend(Backend):
         return "\n".join(lines)
 
     def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
-        from orchestrator.launch.entry import RunJob
 
         slots = (str(self.workdir / "slots"), self.parallelism)
-        jobs = [RunJob.for_spec(spec, self.profile, slots=slots) for spec in specs]
+        jobs = [job_class_of(spec).for_spec(spec, self.profile, slots=slots) for spec in specs]
         submitted = [self._executor().submit(job) for job in jobs]
         return [
             JobHandle(run_id=s.run_id, job_id=j.job_id, stdout=str(j.paths.stdout), stderr=str(j.paths.stderr))

@@ -77,3 +77,5 @@ class RunSpec:
     fingerprint: str = ""
     trainer_entry: Mapping[str, str] = field(default_factory=dict)
     resume: bool = False  # the run directory exists: continue it from its newest complete checkpoint (orch resume)
+    # The job's class as "module:Class" (None: the job entry, RunJob); a study's workers are jobs of another kind.
+    job_class: str | None = None

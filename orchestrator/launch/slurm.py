@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError
-from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState, PartialSubmission, StateSource
+from orchestrator.launch.backend import (
+    Backend,
+    CancelReport,
+    JobHandle,
+    JobState,
+    PartialSubmission,
+    StateSource,
+    job_class_of,
+)
 from orchestrator.launch.runspec import RunSpec, slugify
 from orchestrator.launch.secrets import secret_environment
 from orchestrator.launch.submitit_private import sbatch_script
@@ -173,8 +181,6 @@ class SlurmBackend(Backend):
         return executor
 
     def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
-        from orchestrator.launch.entry import RunJob
-
         params = slurm_parameters(self.profile, job_name=self._job_name(specs))
         handles: list[JobHandle] = []
         previous: str | None = None
@@ -183,7 +189,7 @@ class SlurmBackend(Backend):
             if previous:
                 chunk_params["dependency"] = f"afterany:{previous}"
             executor = self._executor(chunk_params)  # one per array: submitit pauses only between one's jobs
-            jobs = [RunJob.for_spec(spec, self.profile) for spec in chunk]
+            jobs = [job_class_of(spec).for_spec(spec, self.profile) for spec in chunk]
             try:
                 with secret_environment(self.profile.env):
                     submitted = executor.submit_array(jobs)

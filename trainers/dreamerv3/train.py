@@ -31,6 +31,7 @@ from trainers.common.job import TrainJob
 from trainers.common.metrics_stream import read_jsonl, to_jsonable
 from trainers.common.run_record import RunRecorder
 from trainers.common.signals import TrainingStopped, stop_if_requested
+from trainers.common.trial import TrialPruned, report_evaluation
 from trainers.dreamerv3.checkpoints import agent_weights, load_agent_weights, policy_payload, prune, replay_of, to_host
 from trainers.dreamerv3.collector import EpisodeResult
 from trainers.dreamerv3.config import DreamerConfig
@@ -157,7 +158,7 @@ class DreamerTrainer:
         except NonFiniteError as exc:
             self._record_non_finite(exc)
             raise
-        except TrainingStopped:  # saved at a step boundary because the job ends soon: not a failure
+        except (TrainingStopped, TrialPruned):  # saving before the job ends / pruned by a study: not failures
             raise
         except BaseException as exc:
             self.recorder.mark_failed(f"{type(exc).__name__}: {exc}")
@@ -326,6 +327,7 @@ class DreamerTrainer:
         self._policy_checkpoint(f"policy_{env_steps}", "policy", mean)
         if self.progress.record_eval(returns):
             self._policy_checkpoint("best", "best", mean)
+        report_evaluation(env_steps, {"eval_return": mean})  # a study's trial: the pruner may stop it here
 
     # ------------------------------------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:

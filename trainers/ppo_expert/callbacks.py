@@ -27,6 +27,7 @@ from trainers.common.metrics_stream import JsonlWriter
 from trainers.common.run_record import RunRecorder
 from trainers.common.signals import stop_if_requested
 from trainers.common.tracking import Tracker
+from trainers.common.trial import report_evaluation
 from trainers.ppo_expert.evaluation import EVAL_METRICS, EvalResult, Evaluator
 from trainers.ppo_expert.schedule import EvalSchedule
 from trainers.ppo_expert.state import TrainerState, capture_rng
@@ -103,6 +104,7 @@ class ScheduledEvaluationCallback(BaseCallback):
             self.state.last_summary = result.summary
             for child in self.children:
                 child.on_step()
+            report_evaluation(label, result.means)  # a study's trial: the pruner may stop it here (TrialPruned)
         return self.last_result
 
 

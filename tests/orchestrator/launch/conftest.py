@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ TOY_MODULE = "tests.orchestrator.launch.toy_trainer"
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from tests.orchestrator.launch.launch_helpers import slurm_problem  # noqa: E402
 from tests.orchestrator.launch.toy_trainer import resolve_toy  # noqa: E402
 
 
@@ -58,22 +57,10 @@ def make_toy_config(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-def _slurm_problem() -> str | None:
-    if shutil.which("sbatch") is None:
-        return "sbatch is not installed (start the local cluster with ../shared/slurm/start-local-slurm.sh)"
-    try:
-        result = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"sinfo failed: {exc}"
-    if result.returncode != 0:
-        return f"sinfo failed: {result.stderr.strip()} (start ../shared/slurm/start-local-slurm.sh)"
-    return None
-
-
 @pytest.fixture(scope="session")
 def slurm_cluster() -> None:
     """Skip (with the reason) where there is no Slurm; in CI (CI=true) a missing cluster is a failure."""
-    problem = _slurm_problem()
+    problem = slurm_problem()
     if problem is None:
         return
     if os.environ.get("CI", "").lower() == "true":

@@ -12,6 +12,21 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
+def slurm_problem() -> str | None:
+    """Why the local Slurm cluster cannot be used here (None: it can)."""
+    import shutil
+
+    if shutil.which("sbatch") is None:
+        return "sbatch is not installed (start the local cluster with ../shared/slurm/start-local-slurm.sh)"
+    try:
+        result = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"sinfo failed: {exc}"
+    if result.returncode != 0:
+        return f"sinfo failed: {result.stderr.strip()} (start ../shared/slurm/start-local-slurm.sh)"
+    return None
+
+
 def release_begin_time_hold(job_id: str) -> bool:
     """Slurm holds a requeued job for about two minutes (BeginTime = now + credential lifetime); start it now.
 

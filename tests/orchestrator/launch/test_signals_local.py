@@ -10,6 +10,7 @@ from manifests import load_run_manifest
 from orchestrator.launch.clusters import load_cluster
 from orchestrator.launch.submit import submit
 from orchestrator.status import wait_for
+from tests.orchestrator.launch.launch_helpers import wait_until
 
 
 def test_a_local_job_saves_at_the_warning_and_resumes_from_there(tmp_path: Path, make_toy_config, toy_resolver) -> None:
@@ -21,6 +22,8 @@ def test_a_local_job_saves_at_the_warning_and_resumes_from_there(tmp_path: Path,
     run_dir = Path(result.runs[0]["run_dir"])
     row = wait_for(tmp_path, result.sweep_id, poll_s=0.5, timeout_s=120).runs[0]
     assert row.status == "completed" and row.step == 2000, row.error
+    # the trainer marks the run completed a moment before its job closes the attempt: wait for that close
+    wait_until(lambda: load_run_manifest(run_dir).attempts[-1].end, 30, what="the attempt closed")
     manifest = load_run_manifest(run_dir)
     first, last = manifest.attempts[0], manifest.attempts[-1]
     assert first.state == "requeued" and last.state == "completed" and manifest.requeue_count == 1

@@ -127,6 +127,8 @@ def test_scontrol_requeue_resumes_from_checkpoint(slurm_root: Path, time_limit_j
     report = _wait_done(slurm_root, result.sweep_id, release=job_id)
     row = report.runs[0]
     assert row.status == "completed" and row.step == 8 and row.requeue_count == 1
+    # the trainer marks the run completed a moment before its job closes the attempt: wait for that close
+    wait_until(lambda: load_run_manifest(run_dir).attempts[-1].end, 30, what="the attempt closed")
     manifest = load_run_manifest(run_dir)
     assert [a.state for a in manifest.attempts] == ["requeued", "completed"]
     assert "without notice" in (manifest.attempts[0].reason or "")
