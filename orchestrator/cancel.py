@@ -9,7 +9,7 @@ are marked cancelled; for the others the request is withdrawn, so a job that kee
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,13 +69,19 @@ def plan_cancel(run_dirs: Sequence[Path]) -> tuple[list[CancelTarget], list[str]
     return targets, ended
 
 
-def cancel_runs(targets: Sequence[CancelTarget], *, reason: str = CANCELLED_BY_USER) -> CancelResult:
-    """Stop every target's job (one call per backend); mark cancelled only the runs whose job stopped."""
+def cancel_runs(
+    targets: Sequence[CancelTarget], *, reason: str = CANCELLED_BY_USER, already_stopped: Collection[str] = ()
+) -> CancelResult:
+    """Stop every target's job (one call per backend); mark cancelled only the runs whose job stopped.
+
+    Jobs in ``already_stopped`` were stopped by the caller and are not signalled again: a second interrupt can cut
+    a local controller short while it stops its task, leaving the task to train on.
+    """
     result = CancelResult()
     requested_at = utc_now()
     for target in targets:
         update_run_manifest(target.run_dir, lambda m: m.extra.__setitem__("cancel_requested_at", requested_at))
-    left = _stop_jobs(targets)
+    left = _stop_jobs(targets, frozenset(already_stopped))
     for target in targets:
         if target.run_id in left:
             update_run_manifest(target.run_dir, _withdraw(requested_at))
@@ -87,7 +93,7 @@ def cancel_runs(targets: Sequence[CancelTarget], *, reason: str = CANCELLED_BY_U
     return result
 
 
-def _stop_jobs(targets: Sequence[CancelTarget]) -> dict[str, str]:
+def _stop_jobs(targets: Sequence[CancelTarget], already_stopped: frozenset[str]) -> dict[str, str]:
     """Stop the targets' jobs; run id -> why for each run whose job did not stop (the others stopped, or had none)."""
     left: dict[str, str] = {}
     by_backend: dict[type[Backend], list[tuple[CancelTarget, str]]] = {}
@@ -102,6 +108,8 @@ def _stop_jobs(targets: Sequence[CancelTarget]) -> dict[str, str]:
         job_id = backend.job_id(target.scheduler)
         if why or not job_id:
             left[target.run_id] = why or "no job id to cancel"
+            continue
+        if job_id in already_stopped:
             continue
         by_backend.setdefault(backend, []).append((target, job_id))
     for backend, pairs in by_backend.items():

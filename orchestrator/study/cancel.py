@@ -46,7 +46,8 @@ def cancel_study(root: Path, folder: Path) -> StudyCancel:
             {j: report.failed.get(j, "not confirmed stopped") for j in ids if j not in report.stopped}
         )
     targets, _ = plan_cancel(study_runs(root, folder))
-    runs = cancel_runs(targets, reason=f"cancelled with its study (orch cancel {result.name})")
+    reason = f"cancelled with its study (orch cancel {result.name})"
+    runs = cancel_runs(targets, reason=reason, already_stopped=result.stopped)  # the trials' jobs are the workers'
     result.runs_cancelled = runs.cancelled
     result.left_running.update(runs.left_running)
     return result

@@ -55,6 +55,23 @@ def test_a_stopped_foreground_run_is_cancelled_and_its_attempt_closed(tmp_path: 
     assert manifest.error == "cancelled by orch cancel"
 
 
+def test_a_job_the_caller_already_stopped_is_not_signalled_again(tmp_path: Path) -> None:
+    """orch cancel STUDY stops the workers first; their trial runs share the workers' job ids, and a second interrupt
+    could cut a local controller short while it stops its task (the task then trains on)."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        job = f"pid-{sleeper.pid}"
+        sched = {"backend": "inprocess", "job_id": job, "submit_host": socket.gethostname()}
+        run_dir = _run(tmp_path, "r-trial", sched)
+        targets, _ = plan_cancel([run_dir])
+        result = cancel_runs(targets, already_stopped={job})
+        assert result.cancelled == ["r-trial"]
+        assert sleeper.poll() is None  # not signalled a second time
+    finally:
+        sleeper.kill()
+    assert load_run_manifest(run_dir).status == "cancelled"
+
+
 def test_a_run_that_completed_before_the_cancel_landed_stays_completed(tmp_path: Path) -> None:
     run_dir = _run(tmp_path, "r-done", {"backend": "slurm"})
     targets, _ = plan_cancel([run_dir])
