@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from study_helpers import PPO_SMOKE, REPO_ROOT
+from study_helpers import REPO_ROOT, write_tiny_ppo
 
 from orchestrator.cli import main
 
@@ -23,19 +23,7 @@ def tiny_ppo(tmp_path: Path) -> Path:
     """The PPO smoke config made tinier: one env on the small open room, 128-step rollouts, one evaluation episode
     (a trial of 512 steps trains in seconds)."""
     path = tmp_path / "tiny_ppo.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "base_config": str(PPO_SMOKE),
-                "scenario_id": "easy_open_low",
-                "num_envs": 1,
-                "worker_mode": "dummy",
-                "ppo_hyperparams": {"n_steps": 128, "batch_size": 64, "n_epochs": 2},
-                "evaluation": {"evaluation_episodes": 1},
-                "tracking": {"tensorboard": False},
-            }
-        )
-    )
+    write_tiny_ppo(path)
     return path
 
 

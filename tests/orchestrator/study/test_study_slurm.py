@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from study_helpers import PPO_SMOKE
+from study_helpers import write_tiny_ppo
 
 from manifests import load_run_manifest
 
@@ -48,19 +48,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def _study(folder: Path, name: str, **keys: Any) -> Path:
     base = folder / f"{name}_base.yaml"
-    base.write_text(
-        yaml.safe_dump(
-            {
-                "base_config": str(PPO_SMOKE),
-                "scenario_id": "easy_open_low",
-                "num_envs": 1,
-                "worker_mode": "dummy",
-                "ppo_hyperparams": {"n_steps": 128, "batch_size": 64, "n_epochs": 2},
-                "evaluation": {"evaluation_episodes": 1},
-                "tracking": {"tensorboard": False},
-            }
-        )
-    )
+    write_tiny_ppo(base)
     path = folder / f"{name}.yaml"
     study = {"base_config": str(base), "study_name": name, "eval_every": 256, "eval_episodes": 1, "disable_wandb": True}
     path.write_text(yaml.safe_dump({**study, **keys}, sort_keys=False))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from study_helpers import PPO_SMOKE
+from study_helpers import write_tiny_ppo
 
 from manifests import load_run_manifest
 from orchestrator.cli import main
@@ -38,19 +38,7 @@ LIVING = "env_factory_kwargs.reward_kwargs.weights.living"
 
 def _tiny(folder: Path) -> Path:
     path = folder / "tiny_ppo.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "base_config": str(PPO_SMOKE),
-                "scenario_id": "easy_open_low",
-                "num_envs": 1,
-                "worker_mode": "dummy",
-                "ppo_hyperparams": {"n_steps": 128, "batch_size": 64, "n_epochs": 2},
-                "evaluation": {"evaluation_episodes": 1},
-                "tracking": {"tensorboard": False},
-            }
-        )
-    )
+    write_tiny_ppo(path)
     return path
 
 
