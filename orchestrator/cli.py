@@ -220,17 +220,23 @@ def _wait_and_exit(root: Path, sweep_id: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ study
-# `orch study CONFIG` is short for `orch study start CONFIG` (as `orch archive RUN` is for `orch archive create`).
-class _StudyGroup(typer.core.TyperGroup):
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: click's Context (typer vendors click)
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["start", *args]
-        return super().parse_args(ctx, args)
+def _group_defaulting_to(command: str) -> type[typer.core.TyperGroup]:
+    """A command group whose first argument, when it names none of its subcommands, goes to ``command``: so
+    `orch study CONFIG` means `orch study start CONFIG` and `orch archive RUN...` `orch archive create RUN...` (a run
+    named like a subcommand needs the explicit one)."""
+
+    class DefaultingGroup(typer.core.TyperGroup):
+        def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: click's Context (typer vendors click)
+            if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+                args = [command, *args]
+            return super().parse_args(ctx, args)
+
+    return DefaultingGroup
 
 
 study_app = typer.Typer(
     name="study",
-    cls=_StudyGroup,
+    cls=_group_defaulting_to("start"),
     help="Hyperparameter studies with Optuna: orch study CONFIG [--cluster NAME] starts or continues one; "
     "orch study best STUDY prints the best parameters as a config. Watch with orch status STUDY.",
     no_args_is_help=True,
@@ -805,20 +811,10 @@ def plot_command(
 
 
 # ----------------------------------------------------------------------------------------------- archive
-# `orch archive RUN...` is short for `orch archive create RUN...`: _ArchiveGroup inserts "create" when the first
-# argument is not a subcommand name (a run named like a subcommand needs the explicit `create`).
-
-
-class _ArchiveGroup(typer.core.TyperGroup):
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: click's Context (typer vendors click)
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["create", *args]
-        return super().parse_args(ctx, args)
-
-
+# `orch archive RUN...` is short for `orch archive create RUN...` (_group_defaulting_to).
 archive_app = typer.Typer(
     name="archive",
-    cls=_ArchiveGroup,
+    cls=_group_defaulting_to("create"),
     help="Checksummed .tar.zst archives of runs: create (orch archive RUN... --dest DIR), verify, restore, list.",
     no_args_is_help=True,
 )

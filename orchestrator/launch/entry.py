@@ -54,7 +54,21 @@ if TYPE_CHECKING:
     from orchestrator.launch.clusters import ClusterProfile
     from orchestrator.launch.runspec import RunSpec
 
-__all__ = ["RunJob", "job_context", "resolve_num_envs_on_node"]
+__all__ = ["RunJob", "job_context", "profile_job_settings", "resolve_num_envs_on_node"]
+
+
+def profile_job_settings(
+    spec: RunSpec, profile: ClusterProfile, *, slots: tuple[str, int] | None = None
+) -> dict[str, Any]:
+    """What a cluster profile asks of every job it runs (requeue limit, time limit, warning delay) and the spec's
+    trainer: the keywords ``RunJob`` and a study's worker are both built with."""
+    return {
+        "max_requeues": profile.max_requeues,
+        "time_min": profile.time_min,
+        "signal_delay_s": profile.signal_delay_s,
+        "trainer_entry": spec.trainer_entry,
+        "slots": slots,
+    }
 
 
 def job_context() -> dict[str, Any]:
@@ -231,15 +245,7 @@ class RunJob(Checkpointable):
     @classmethod
     def for_spec(cls, spec: RunSpec, profile: ClusterProfile, *, slots: tuple[str, int] | None = None) -> RunJob:
         """The job of one planned run under a cluster profile: its requeue limit, time limit and warning delay."""
-        return cls(
-            str(spec.run_dir),
-            max_requeues=profile.max_requeues,
-            time_min=profile.time_min,
-            signal_delay_s=profile.signal_delay_s,
-            trainer_entry=spec.trainer_entry,
-            slots=slots,
-            resume=spec.resume,
-        )
+        return cls(str(spec.run_dir), **profile_job_settings(spec, profile, slots=slots), resume=spec.resume)
 
     # ------------------------------------------------------------------------------------------- running
     def __call__(self) -> str:

@@ -28,7 +28,7 @@ from submitit.helpers import Checkpointable, DelayedSubmission
 
 from manifests import utc_now
 from orchestrator.errors import ConfigError
-from orchestrator.launch.entry import RunJob, job_context
+from orchestrator.launch.entry import RunJob, job_context, profile_job_settings
 from orchestrator.launch.rundir import Provenance
 from orchestrator.study import engine
 from orchestrator.study.config import StudyDefinition
@@ -351,14 +351,7 @@ class StudyWorker(Checkpointable):
     @classmethod
     def for_spec(cls, spec: RunSpec, profile: ClusterProfile, *, slots: tuple[str, int] | None = None) -> StudyWorker:
         """The worker of a study's spec (its run_dir is the study folder) under a cluster profile."""
-        return cls(
-            str(spec.run_dir),
-            max_requeues=profile.max_requeues,
-            time_min=profile.time_min,
-            signal_delay_s=profile.signal_delay_s,
-            trainer_entry=spec.trainer_entry,
-            slots=slots,
-        )
+        return cls(str(spec.run_dir), **profile_job_settings(spec, profile, slots=slots))
 
     def __call__(self) -> str:
         session = StudySession(self.study_dir)
