@@ -15,6 +15,9 @@
   3. ``task``: ``configs/gates/dreamer_task.yaml`` against ``baselines/gpu_task.json`` (dreamer_full rules).
   4. ``host_transfers``: torch.profiler over one update and the sampling of its batch: no copies either way.
   5. ``replay_pointers``: the GPU replay keeps its storage (data pointers unchanged) through wrap-around and sampling.
+  6. ``cuda_graph``: the same updates plain and captured in a CUDA graph; losses, weights and optimiser steps agree.
+  7. ``flags_smoke``: the smoke run again through the whole loop with the GPU throughput flags on (``cuda_graph``,
+     which stages batches in pinned buffers, ``overlap_collection`` and ``replay_on_device``).
   Parts 2 and 3 skip when their baseline has not been recorded on a GPU yet (the line says how to record it).
 
 Training runs are ordinary ``orch run`` runs (``orchestrator.launch.submit.run_one``): named, recorded and failed
@@ -59,13 +62,16 @@ __all__ = [
 
 REPO_ROOT = CHECKOUT  # where the Dreamer tests of part 1 live (a checkout only)
 GATE_CONFIGS = shipped_path("configs", "gates")
-GATE_TRAINER = "dreamerv3"  # every gate config trains it; its registered probes are the GPU gate's parts 4 and 5
+GATE_TRAINER = "dreamerv3"  # every gate config trains it; its registered probes are the GPU gate's parts 4 to 6
 CPU_BASELINE = "cpu_standing_still"
 GPU_BASELINE = "gpu_standing_still"
 GPU_TASK_BASELINE = "gpu_task"
 # The Dreamer math tests and the RSSM/network shape tests (RSSM observe/imagine lives in test_networks.py).
 DREAMER_TEST_PATTERNS = ("test_*math*.py", "test_*rssm*.py", "test_*network*.py")
 _LOSS_KEYS = ("loss_model", "obs_nll", "kl_dyn", "kl_rep", "loss_actor", "loss_critic")
+GPU_PARTS = ("cuda_smoke", "standing_still", "task", "host_transfers", "replay_pointers", "cuda_graph", "flags_smoke")
+# The throughput flags of docs/dreamerv3.md ("First GPU session"); cuda_graph implies pinned_staging.
+GPU_FLAGS = ("cuda_graph=true", "overlap_collection=true", "replay_on_device=true")
 
 
 @dataclass
@@ -144,7 +150,9 @@ def run_config(
     return Path(outcome.run_dir)
 
 
-def _smoke(workdir: Path, overrides: Sequence[str] = ()) -> tuple[str, dict[str, Any], str]:
+def _smoke(workdir: Path, overrides: Sequence[str] = (), name: str | None = None) -> tuple[str, dict[str, Any], str]:
+    """The smoke config through ``orch run``; ``name`` gives a second smoke run of the suite its own run name."""
+    overrides = (*overrides, f"name={name}") if name else tuple(overrides)
     run_dir = run_config(GATE_CONFIGS / "dreamer_smoke.yaml", workdir, overrides=overrides)
     run = load_run(run_dir)
     summary = _smoke_summary(run, run_dir)
@@ -323,10 +331,9 @@ def run_gpu_gate(
     cuda runs the same parts elsewhere (the tests exercise the suite's plumbing on the CPU this way)."""
     require_extra("train", "orch gate gpu")
     ok, device_name = _cuda_available() if device.startswith("cuda") else (True, device)
-    names = ("cuda_smoke", "standing_still", "task", "host_transfers", "replay_pointers")
     if not ok:
         reason = f"no CUDA device ({device_name}); run on a GPU node, e.g. srun --gres=gpu:1 orch gate gpu"
-        skipped = [PartResult(n, "skip", 0.0, {}, reason) for n in names]
+        skipped = [PartResult(n, "skip", 0.0, {}, reason) for n in GPU_PARTS]
         for part in skipped:
             if on_part:
                 on_part(part)
@@ -355,6 +362,8 @@ def run_gpu_gate(
         ),
         ("host_transfers", lambda: _probe("host_transfers", device)),
         ("replay_pointers", lambda: _probe("replay_pointers", device)),
+        ("cuda_graph", lambda: _probe("cuda_graph", device)),
+        ("flags_smoke", lambda: _smoke(work, (*cuda, *GPU_FLAGS), name="gate_dreamer_flags_smoke")),
     ]
     suite = _run_suite("gpu", steps, on_part)
     for part in suite.parts:

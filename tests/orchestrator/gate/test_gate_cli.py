@@ -54,4 +54,4 @@ def test_gpu_gate_skips_clearly_without_cuda(capsys: pytest.CaptureFixture[str])
     assert main(["gate", "gpu", "-q"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("SKIP cuda_smoke") and "no CUDA device" in lines[0]
-    assert lines[-1] == "SKIP gate gpu: 0 passed, 0 failed, 5 skipped"
+    assert lines[-1] == "SKIP gate gpu: 0 passed, 0 failed, 7 skipped"

@@ -81,12 +81,19 @@ def test_gpu_suite_plumbing_on_the_cpu(tmp_path: Path) -> None:
         "task": "skip",
         "host_transfers": "pass",
         "replay_pointers": "pass",
+        "cuda_graph": "pass",
+        "flags_smoke": "pass",
     }, suite.verdict
     assert (baselines / f"{GPU_BASELINE}.json").is_file()
     assert "no baseline 'gpu_task'" in suite.parts[2].reason
     assert suite.parts[3].summary["host_reads"] == 0, "the deferred-check update must not read back to the host"
     assert suite.parts[3].summary["htod_copies"] == 0, "nor copy from the host (stand-in device on the CPU)"
     assert suite.parts[0].summary["policy_steps"] > 0, "the smoke must drive the collector, not the learner alone"
+    graph, flags = suite.parts[5].summary, suite.parts[6].summary
+    assert graph["captured_as"] == "EagerReplay" and graph["optimiser_steps"] == [graph["updates"]] * 3
+    assert flags["policy_steps"] > 0 and flags["run_dir"] != suite.parts[0].summary["run_dir"]
+    settings = json.loads((Path(flags["run_dir"]) / "resolved.json").read_text())["settings"]
+    assert settings["cuda_graph"] and settings["overlap_collection"] and settings["replay_on_device"]
 
 
 def test_cpu_gate_passes_against_the_committed_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
