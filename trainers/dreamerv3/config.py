@@ -8,9 +8,12 @@ CNN multiplier per size; ``model`` overrides any of them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from trainers.dreamerv3.spec import DEFAULTS
 
 __all__ = ["MODEL_SIZES", "DreamerConfig", "ModelConfig"]
 
@@ -76,7 +79,7 @@ class DreamerConfig:
     """Everything the trainer needs, typed. Field names mirror ``resolved["settings"]``."""
 
     mode: str = "full"
-    env: dict[str, Any] = field(default_factory=lambda: {"id": "CartPole-v1"})
+    env: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS["env"]))
     model_size: str = "S"
     model: ModelConfig = field(default_factory=ModelConfig)
     train_ratio: float = 512.0
@@ -86,13 +89,13 @@ class DreamerConfig:
     world_model_lr: float = 1e-4
     actor_lr: float = 3e-5
     critic_lr: float = 3e-5
-    total_env_steps: int = 100_000
-    num_envs: int = 1
+    total_env_steps: int = DEFAULTS["total_env_steps"]
+    num_envs: int = 1  # spec's "auto" is decided by the launcher before the trainer sees it
     vector_env: str = "sync"  # sync: lock-step in this process; async: one subprocess per env
     prefill: int = 1024
     log_every: int = 1000
-    checkpoint_every: int = 10_000
-    eval_every: int = 10_000
+    checkpoint_every: int = DEFAULTS["checkpoint_every"]
+    eval_every: int = DEFAULTS["eval_every"]
     eval_episodes: int = 5
     device: str = "auto"
     precision: str = "fp32"
