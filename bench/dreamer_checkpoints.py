@@ -12,8 +12,13 @@ step and scaled to the configured capacity, then a whole run (``total_env_steps`
 
 * ``earlier``: every step checkpoint and every new best held weights, optimisers and the whole replay, and none was
   deleted (``best_cases``: one best, and a new best at every evaluation).
-* ``now``: step checkpoints without the replay, ``keep_last`` of them kept; the replay only with the newest resume
-  checkpoint; weights-only policy checkpoints at every evaluation and for the best.
+* ``single_file`` (issue 15's first layout): step checkpoints without the replay, ``keep_last`` of them kept; the
+  whole replay in one file written with every resume checkpoint, kept only with the newest; weights-only policy
+  checkpoints at every evaluation and for the best.
+* ``now``: as ``single_file``, but the replay in ranges (``trainers/dreamerv3/replay_files.py``): a checkpoint writes
+  the ranges changed since the previous one. Measured, not modelled: the scaled replay is filled step by step over
+  the scaled run (``total_env_steps`` and ``checkpoint_every`` times ``--replay-scale``) through the real range
+  writer, files no checkpoint names are deleted as the trainer does, and the bytes are scaled back up.
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ import numpy as np
 import torch
 import yaml
 
+from trainers.common.checkpoints import save_checkpoint
 from trainers.common.job import TrainJob
 from trainers.dreamerv3 import spec
 from trainers.dreamerv3.checkpoints import policy_payload
+from trainers.dreamerv3.replay import SequenceReplay
+from trainers.dreamerv3.replay_files import write_replay_chunks
 from trainers.dreamerv3.train import DreamerTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,12 +89,54 @@ def measure(config: Path, replay_scale: float) -> dict[str, Any]:
         "replay_steps_held_here": len(parts.replay),
         "capacity": capacity,
     }
+    writes = range_writes(parts.shapes, parts.spec.n, cfg, held, replay_scale, work / "ranges")
     trainer.close()
-    return {**sizes, "cfg": cfg}
+    return {**sizes, "range_writes": writes, "cfg": cfg}
 
 
-def layouts(m: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int, int]:
-    """(earlier, now, step checkpoints, evaluations): bytes of a whole run in each layout (module docstring)."""
+def range_writes(
+    shapes: dict[str, tuple[int, ...]], action_n: int, cfg: Any, held: int, scale: float, folder: Path
+) -> dict[str, Any]:
+    """Bytes the range writer puts on disk at every resume checkpoint of the scaled run (scaled back up), and the
+    most replay bytes on disk at once (the named ranges plus those being written)."""
+    n = cfg.num_envs
+    replay = SequenceReplay(shapes, action_n, capacity=held, num_envs=n)
+    total, every = max(n, round(cfg.total_env_steps * scale)), max(n, round(cfg.checkpoint_every * scale))
+    rng = np.random.default_rng(1)
+    records: dict[str, Any] = {}
+    written_per_checkpoint: list[int] = []
+    peak = 0
+    env_steps, due = 0, every
+    while env_steps < total:
+        obs = {k: rng.standard_normal((n, *s)).astype(np.float32) for k, s in shapes.items()}
+        replay.add(obs, rng.uniform(-1, 1, (n, action_n)), rng.standard_normal(n), np.zeros(n, bool), np.zeros(n, bool))
+        env_steps += n
+        if env_steps >= due or env_steps >= total:
+            due += every
+
+            def save(name: str, payload: dict[str, Any], step: int = env_steps) -> Any:
+                return save_checkpoint(folder, name, lambda to: torch.save(payload, to), step=step, kind="replay")
+
+            records, written = write_replay_chunks(replay, records, env_steps, save)
+            written_per_checkpoint.append(sum(w.path.stat().st_size for w in written))
+            peak = max(peak, sum(p.stat().st_size for p in (folder / "checkpoints").glob("*.pt")))
+            named = {r["name"] for r in records.values()}
+            for path in (folder / "checkpoints").glob("*.pt"):
+                if path.stem not in named:
+                    path.unlink()
+    scaled = [b / scale for b in written_per_checkpoint]
+    return {
+        "checkpoints_simulated": len(scaled),
+        "bytes_written_per_checkpoint_mean": float(np.mean(scaled)),
+        "bytes_written_per_checkpoint_max_after_the_first": max(scaled[1:] or scaled),
+        "bytes_written_over_run": float(sum(scaled)),
+        "peak_replay_bytes_on_disk": peak / scale,
+    }
+
+
+def layouts(m: dict[str, Any]) -> tuple[dict[str, float], dict[str, dict[str, float]], int, int]:
+    """(earlier, {single_file, now}, step checkpoints, evaluations): bytes of a whole run in each layout (module
+    docstring)."""
     cfg, resume, policy = m["cfg"], m["resume"], m["policy"]
     total, every, evals_every = cfg.total_env_steps, cfg.checkpoint_every, cfg.eval_every
     steps = list(range(every, total, every))  # step checkpoints (none at the end: final is written then)
@@ -104,7 +154,7 @@ def layouts(m: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int,
         + sum(resume + replay_at(k) for k in range(evals_every, total + 1, evals_every))
         + full,
     }
-    now = {
+    single_file = {
         "bytes_per_step_checkpoint": resume,
         "bytes_per_replay_file_at_end": replay_at(total),
         "bytes_per_policy_checkpoint": policy,
@@ -112,7 +162,17 @@ def layouts(m: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], int,
         "peak_disk": cfg.keep_last * resume + 2 * replay_at(total) + resume + (evals + 1) * policy,
         "bytes_written_over_run": earlier_steps + evals * policy + full,
     }
-    return earlier, now, len(steps), evals
+    ranges = m["range_writes"]
+    now = {
+        "bytes_per_step_checkpoint": resume,
+        "replay_bytes_per_checkpoint_mean": ranges["bytes_written_per_checkpoint_mean"],
+        "replay_bytes_per_checkpoint_max_after_the_first": ranges["bytes_written_per_checkpoint_max_after_the_first"],
+        "bytes_per_policy_checkpoint": policy,
+        "disk_at_end": cfg.keep_last * resume + full + (evals + 1) * policy,
+        "peak_disk": (cfg.keep_last + 1) * resume + ranges["peak_replay_bytes_on_disk"] + (evals + 1) * policy,
+        "bytes_written_over_run": (len(steps) + 1) * resume + ranges["bytes_written_over_run"] + evals * policy,
+    }
+    return earlier, {"single_file": single_file, "now": now}, len(steps), evals
 
 
 def main() -> None:
@@ -123,7 +183,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     m = measure(args.config, args.replay_scale)
-    earlier, now, steps, evals = layouts(m)
+    earlier, later, steps, evals = layouts(m)
+    single_file, now = later["single_file"], later["now"]
     cfg = m["cfg"]
     result = {
         "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config),
@@ -138,13 +199,19 @@ def main() -> None:
         "evaluations": evals,
         "keep_last": cfg.keep_last,
         "earlier": earlier,
+        "single_file": single_file,
         "now": now,
+        "replay_ranges": m["range_writes"],
         "disk_ratio_earlier_one_best_to_now": earlier["disk_one_best"] / now["disk_at_end"],
     }
     result["gb"] = {
         "earlier_disk_one_best": earlier["disk_one_best"] / 1e9,
         "earlier_disk_best_at_every_eval": earlier["disk_best_at_every_eval"] / 1e9,
         "earlier_step_checkpoint_at_end": earlier["bytes_per_step_checkpoint_at_end"] / 1e9,
+        "single_file_bytes_written_over_run": single_file["bytes_written_over_run"] / 1e9,
+        "single_file_peak_disk": single_file["peak_disk"] / 1e9,
+        "now_bytes_written_over_run": now["bytes_written_over_run"] / 1e9,
+        "now_replay_bytes_per_checkpoint_mean": now["replay_bytes_per_checkpoint_mean"] / 1e9,
         "now_disk_at_end": now["disk_at_end"] / 1e9,
         "now_peak_disk": now["peak_disk"] / 1e9,
         "now_step_checkpoint": now["bytes_per_step_checkpoint"] / 1e9,

@@ -1,8 +1,9 @@
 """What a DreamerV3 run keeps on disk, and how much of it.
 
-* **Resume checkpoints** (``step_<N>``, ``final``): weights, optimisers, counters, RNG states, the collector and the
-  pickled envs. The replay lives in its own file (``replay_<N>``, kind ``replay``) that only the newest resume
-  checkpoint keeps: once a new one is complete, the older replay files are deleted, and only the ``keep_last`` newest
+* **Resume checkpoints** (``step_<N>``, ``final``): weights, optimisers, counters, RNG states, the collector, the
+  pickled envs and the replay ring's positions. The replay's steps live in range files (``replay_<N>_c<range>``,
+  kind ``replay``, see ``replay_files.py``): a checkpoint writes the ranges changed since the previous one and names
+  every range; once it is complete, the replay files it does not name are deleted, and only the ``keep_last`` newest
   step checkpoints stay. A resume that finds no valid replay beside its checkpoint continues with an empty one.
 * **Policy checkpoints** (``policy_<N>`` at every evaluation, ``best``): the agent's weights only, what ``orch eval``
   loads.
@@ -26,6 +27,7 @@ from trainers.common.checkpoints import CheckpointInfo, delete_checkpoint, list_
 __all__ = [
     "COMPILED_PREFIX",
     "agent_weights",
+    "chunk_names",
     "load_agent_weights",
     "policy_payload",
     "prune",
@@ -73,15 +75,24 @@ def replay_of(info: CheckpointInfo) -> CheckpointInfo | None:
     return replay if replay is not None and verify_checkpoint(replay) else None
 
 
+def chunk_names(meta: Mapping[str, Any]) -> set[str]:
+    """The replay files a resume checkpoint's sidecar names: its ranges (``replay_files.py``), or the single replay
+    file of an orch before them."""
+    names = {str(r["name"]) for r in (meta.get("replay_chunks") or {}).values()}
+    if meta.get("replay_checkpoint"):
+        names.add(str(meta["replay_checkpoint"]))
+    return names
+
+
 def prune(run_dir: Path, newest: CheckpointInfo, keep_last: int) -> list[Path]:
     """After ``newest`` (a resume checkpoint) is complete: delete the step checkpoints beyond the ``keep_last``
-    newest and every replay file but ``newest``'s. Returns the deleted checkpoint files."""
+    newest and every replay file ``newest`` does not name. Returns the deleted checkpoint files."""
     found = list_checkpoints(run_dir, verify=False)
-    keep_replay = newest.meta.get("replay_checkpoint")
+    keep_replay = chunk_names(newest.meta)
     steps = [c for c in found if c.kind == "step" and c.sidecar != newest.sidecar]
     keep_steps = keep_last - (1 if newest.kind == "step" else 0)
     doomed = steps[: max(len(steps) - max(keep_steps, 0), 0)]
-    doomed += [c for c in found if c.kind == "replay" and c.path.stem != keep_replay]
+    doomed += [c for c in found if c.kind == "replay" and c.path.stem not in keep_replay]
     for info in doomed:
         delete_checkpoint(info)
     return [c.path for c in doomed]

@@ -5,7 +5,9 @@ spans two environments or the ring's write head, and the world model resets its 
 window (and starts every window from its initial state), so no sequence carries state across an episode boundary.
 Storage is allocated once for ``capacity`` steps
 (pages are committed as they fill, so resident memory grows with the fill and is bounded by the capacity) and can
-live on the GPU (``replay_on_device``).
+live on the GPU (``replay_on_device``). The ring is cut into :data:`CHUNKS` slot ranges that are saved separately
+(``replay_files.py``); :meth:`SequenceReplay.add` marks the range it writes into, so that a checkpoint rewrites only
+what changed since the last one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["SequenceReplay"]
+__all__ = ["CHUNKS", "SequenceReplay"]
+
+CHUNKS = 32  # slot ranges of the ring on disk: a checkpoint every 1/32 of the capacity rewrites about 2 of them
 
 
 class SequenceReplay:
@@ -47,6 +51,8 @@ class SequenceReplay:
         self.pos = 0
         self.count = 0
         self.total_added = 0
+        self.chunk_slots = -(-self.per_env // CHUNKS)  # slots per env in one chunk (ceil)
+        self.dirty: set[int] = set()  # chunks written since they were last saved
         # On the replay's device: with a GPU replay the indices are drawn there and a batch is gathered without any
         # host-to-device copy.
         self.generator = torch.Generator(device=self.device)
@@ -69,6 +75,7 @@ class SequenceReplay:
         self.reward[:, p] = torch.as_tensor(np.asarray(reward), dtype=torch.float32, device=self.device)
         self.is_first[:, p] = torch.as_tensor(np.asarray(is_first), dtype=torch.bool, device=self.device)
         self.is_terminal[:, p] = torch.as_tensor(np.asarray(is_terminal), dtype=torch.bool, device=self.device)
+        self.dirty.add(p // self.chunk_slots)
         self.pos = (p + 1) % self.per_env
         self.count = min(self.count + 1, self.per_env)
         self.total_added += self.num_envs

@@ -43,6 +43,7 @@ from trainers.dreamerv3.overlap import EnvSteps
 from trainers.dreamerv3.parts import RunParts, build_parts, compile_step_cells, pick_device
 from trainers.dreamerv3.progress import Progress
 from trainers.dreamerv3.recon import save_reconstruction
+from trainers.dreamerv3.replay_files import ChunkRecords, load_replay_chunks, ring_state, write_replay_chunks
 from trainers.dreamerv3.staging import BatchSource, FreshBatches, StaticBatches
 from trainers.dreamerv3.standing_still import StandingStillCheck, StandingStillError
 
@@ -118,6 +119,7 @@ class DreamerTrainer:
         self.recent_index: dict[int, torch.Tensor] = {}  # learner update -> replay index of its batch (deferred)
         self.resumed_from: CheckpointInfo | None = None
         self.replay_missing_on_resume = False
+        self.replay_records: ChunkRecords = {}  # the replay files the newest checkpoint names
         self._deterministic_before = torch.are_deterministic_algorithms_enabled()
         self.recorder.mark_running(total_steps=self.cfg.total_env_steps)
         if job.dry_run:
@@ -354,19 +356,20 @@ class DreamerTrainer:
         }
 
     def _checkpoint(self, name: str, kind: str, metrics: Mapping[str, Any] | None = None) -> CheckpointInfo:
-        """A resume checkpoint (``step`` or ``final``): its replay file first, then the state naming it; once both
-        are complete, older step checkpoints beyond ``keep_last`` and every older replay file are deleted."""
+        """A resume checkpoint (``step`` or ``final``): the replay's changed ranges first (``replay_files.py``), then
+        the state naming every range; once both are complete, older step checkpoints beyond ``keep_last`` and every
+        replay file the new checkpoint does not name are deleted."""
         self._read_checks()  # never checkpoint past an unread non-finite update
-        replay_name = f"replay_{self.progress.env_steps}" if kind == "step" else f"replay_{name}"
-        replay = self._save(replay_name, "replay", {"replay": self.parts.replay.state_dict()}, {})
-        self.recorder.record_checkpoint(replay.path, step=replay.step, sha256=replay.sha256, kind="replay", metrics={})
-        meta = {
-            "opt_steps": self.progress.opt_steps,
-            "replay_size": len(self.parts.replay),
-            "replay_checkpoint": replay_name,
-            "replay_sha256": replay.sha256,
-        }
-        info = self._save(name, kind, self._state(), dict(metrics or {}), meta)
+        replay = self.parts.replay
+        records, written = write_replay_chunks(
+            replay, self.replay_records, self.progress.env_steps, lambda n, data: self._save(n, "replay", data, {})
+        )
+        self.replay_records = records  # complete files: the next checkpoint names them even if this one fails
+        for chunk in written:
+            self.recorder.record_checkpoint(chunk.path, step=chunk.step, sha256=chunk.sha256, kind="replay", metrics={})
+        meta = {"opt_steps": self.progress.opt_steps, "replay_size": len(replay), "replay_chunks": records}
+        state = {**self._state(), "replay_ring": ring_state(replay)}
+        info = self._save(name, kind, state, dict(metrics or {}), meta)
         self.recorder.record_checkpoint(info.path, step=info.step, sha256=info.sha256, kind=kind, metrics=info.metrics)
         gone = prune(self.run_dir, info, self.cfg.keep_last)
         if gone:
@@ -416,18 +419,31 @@ class DreamerTrainer:
         return True
 
     def _load_replay(self, info: CheckpointInfo, state: Mapping[str, Any]) -> None:
-        replay = replay_of(info)
-        if replay is not None:
-            self.parts.replay.load_state_dict(torch.load(replay.path, map_location="cpu", weights_only=False)["replay"])
-        elif "replay" in state:  # a checkpoint of an older orch embeds the replay
-            self.parts.replay.load_state_dict(state["replay"])
-        else:
+        why = self._restore_replay(info, state)
+        if why is not None:
             self.replay_missing_on_resume = True
             warnings.warn(
-                f"resuming {self.run_dir.name} from {info.path.name} without its replay (absent or torn): "
+                f"resuming {self.run_dir.name} from {info.path.name} without its replay ({why}): "
                 "collection refills an empty replay before training goes on",
-                stacklevel=3,
+                stacklevel=4,
             )
+
+    def _restore_replay(self, info: CheckpointInfo, state: Mapping[str, Any]) -> str | None:
+        """Fill the replay from what ``info`` names; why it could not, or None."""
+        records = info.meta.get("replay_chunks")
+        if records is not None and "replay_ring" in state:
+            why = load_replay_chunks(self.parts.replay, records, state["replay_ring"], self.run_dir)
+            if why is None:
+                self.replay_records = {k: dict(v) for k, v in records.items()}
+            return why
+        single = replay_of(info)  # orch before the ranges: one replay file, or the replay inside the state
+        if single is not None:
+            self.parts.replay.load_state_dict(torch.load(single.path, map_location="cpu", weights_only=False)["replay"])
+        elif "replay" in state:
+            self.parts.replay.load_state_dict(state["replay"])
+        else:
+            return "absent or torn"
+        return None
 
     def _truncate_outputs(self) -> None:
         """Drop the metrics and episode lines written after the checkpoint this run resumes from."""

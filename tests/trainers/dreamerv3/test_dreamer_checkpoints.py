@@ -1,5 +1,6 @@
 """Checkpoints that fit on scratch: uncompiled weights, weights-only policy checkpoints, the replay only with the
-newest resume checkpoint, ``keep_last`` step checkpoints, and a resume that verifies newest first."""
+newest resume checkpoint and written by changed ranges, ``keep_last`` step checkpoints, and a resume that verifies
+newest first."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from manifests import load_run_manifest
 from trainers.common import checkpoints as common
 from trainers.common.job import TrainJob
 from trainers.dreamerv3.agent import ActionSpec, DreamerAgent
-from trainers.dreamerv3.checkpoints import COMPILED_PREFIX, load_agent_weights
+from trainers.dreamerv3.checkpoints import COMPILED_PREFIX, chunk_names, load_agent_weights
 from trainers.dreamerv3.config import DreamerConfig
 from trainers.dreamerv3.train import DreamerTrainer, compile_step_cells, train
 
@@ -28,15 +29,20 @@ def _files(run_dir: Path, prefix: str) -> list[str]:
 
 
 class CountingTrainer(DreamerTrainer):
-    """Records, after every checkpoint write, how many replay-holding and step checkpoint files are on disk."""
+    """Records, after every resume checkpoint, the replay files it wrote and named, and which files are on disk."""
 
     def __init__(self, job: TrainJob):
         super().__init__(job)
-        self.on_disk: list[tuple[int, int]] = []
+        self.after: list[dict[str, Any]] = []
 
-    def _save(self, *args: Any, **kwargs: Any) -> Any:
-        info = super()._save(*args, **kwargs)
-        self.on_disk.append((len(_files(self.run_dir, "replay_")), len(_files(self.run_dir, "step_"))))
+    def _checkpoint(self, name: str, kind: str, metrics: Any = None) -> Any:
+        before = set(_files(self.run_dir, "replay_"))
+        info = super()._checkpoint(name, kind, metrics)
+        named = {f"{n}.pt" for n in chunk_names(info.meta)}
+        on_disk = set(_files(self.run_dir, "replay_"))
+        written = {f for f in named if f not in before}
+        seen = {"named": named, "written": written, "replay": on_disk, "steps": _files(self.run_dir, "step_")}
+        self.after.append({**seen, "filled": self.parts.replay.count, "per_range": self.parts.replay.chunk_slots})
         return info
 
 
@@ -45,13 +51,30 @@ def test_keep_last_step_checkpoints_and_one_replay(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "pruned"
     trainer = CountingTrainer(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir))
     trainer.run()
-    assert max(replays for replays, _ in trainer.on_disk) <= settings["keep_last"] + 1
-    assert max(steps for _, steps in trainer.on_disk) <= settings["keep_last"] + 1
+    for seen in trainer.after:  # once a checkpoint is complete, the replay on disk is exactly what it names
+        assert seen["replay"] == seen["named"] and len(seen["steps"]) <= settings["keep_last"]
     assert _files(run_dir, "step_") == ["step_100.pt", "step_80.pt"]
-    assert _files(run_dir, "replay_") == ["replay_final.pt"]  # the replay only with the newest resume checkpoint
+    final = json.loads((run_dir / "checkpoints" / "final.json").read_text())["meta"]
+    assert set(_files(run_dir, "replay_")) == {f"{n}.pt" for n in chunk_names(final)}
     recorded = {Path(c.path).name for c in load_run_manifest(run_dir).checkpoints}
-    assert {"step_80.pt", "step_100.pt", "replay_final.pt", "final.pt", "best.pt"} <= recorded
-    assert not {"step_20.pt", "step_60.pt", "replay_100.pt"} & recorded
+    assert {"step_80.pt", "step_100.pt", "final.pt", "best.pt"} | set(_files(run_dir, "replay_")) <= recorded
+    assert not {"step_20.pt", "step_60.pt"} & recorded
+    assert not {f for f in recorded if f.startswith("replay_")} - set(_files(run_dir, "replay_"))
+
+
+def test_a_checkpoint_writes_only_the_replay_ranges_that_changed(tmp_path: Path) -> None:
+    """2 envs x 500 slots in 32 ranges of 16 slots; a checkpoint every 20 env steps (10 slots per env) touches at
+    most 2 ranges, however many the replay holds."""
+    settings = tiny_settings(checkpoint_every=20, tracking=QUIET, total_env_steps=200)
+    trainer = CountingTrainer(TrainJob(resolved=resolved_doc(settings), run_dir=tmp_path / "runs" / "ranges"))
+    trainer.run()
+    assert trainer.after[0]["per_range"] == 16
+    for seen in trainer.after:  # every filled range is named
+        assert len(seen["named"]) == -(-seen["filled"] // 16)
+    later = trainer.after[1:]
+    assert len(later) >= 8 and len(later[-1]["named"]) >= 6
+    assert max(len(seen["written"]) for seen in later) <= 2
+    assert sum(len(seen["written"]) for seen in later) < sum(len(seen["named"]) for seen in later) / 2
 
 
 def test_policy_checkpoints_hold_weights_only(tmp_path: Path) -> None:
@@ -122,8 +145,11 @@ def test_resume_without_its_replay_goes_on_with_an_empty_one(tmp_path: Path) -> 
     settings = tiny_settings(checkpoint_every=60, tracking=QUIET)
     run_dir = tmp_path / "runs" / "no-replay"
     train(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir))
-    for name in ("final.pt", "final.json", "replay_final.pt", "replay_final.json"):
-        (run_dir / "checkpoints" / name).unlink()  # step_60's replay was pruned when final was written
+    final = json.loads((run_dir / "checkpoints" / "final.json").read_text())["meta"]
+    step_60 = json.loads((run_dir / "checkpoints" / "step_60.json").read_text())["meta"]
+    assert chunk_names(step_60) - chunk_names(final), "final rewrote a range step_60 named"
+    for name in ("final.pt", "final.json"):
+        (run_dir / "checkpoints" / name).unlink()  # step_60's changed range was pruned when final was written
     with pytest.warns(UserWarning, match="without its replay"):
         train(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir, resume=True))
     assert load_run_manifest(run_dir).status == "completed"
