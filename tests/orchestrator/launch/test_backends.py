@@ -31,9 +31,12 @@ def test_a_pid_on_another_host_is_unreachable_and_never_asked_about(backend) -> 
 
 
 def test_in_process_states_and_cancel_of_a_real_process() -> None:
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    code = "import sys, time; print('ready', flush=True); time.sleep(60)"
+    sleeper = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     job = f"pid-{sleeper.pid}"
     try:
+        # A signal that reaches the child between fork and exec is lost at exec (seen under load): wait for Python.
+        assert sleeper.stdout is not None and sleeper.stdout.readline().strip() == "ready"
         assert InProcessBackend.alive([job]) == {job: True}
         assert InProcessBackend.query_states([job])[job].raw == "ALIVE"
         report = InProcessBackend.cancel_jobs([job])
