@@ -27,7 +27,7 @@ from orchestrator.config.migrate import STUDY_KIND, TRAINER_KINDS, detect_kind
 from orchestrator.config.resolve import ConfigReport, check_loaded
 from orchestrator.config.validate import load_schema, validate_loaded
 from orchestrator.errors import ConfigError, ConfigIssue
-from orchestrator.study.objective import CONSTRAINT_KEYS, TRAINER_METRICS, default_direction
+from orchestrator.study.objective import CONSTRAINT_KEYS, default_direction, trainer_metrics
 from orchestrator.study.space import DEFAULT_SPACES, Parameter, parse_space, schema_node
 from trainers import registry
 
@@ -248,7 +248,7 @@ def _trainer_of(loaded: LoadedConfig, trainer_doc: Mapping[str, Any], report: Co
 
 
 def _metric_issues(loaded: LoadedConfig, trainer: str, metric: str, study: Mapping[str, Any]) -> list[ConfigIssue]:
-    known = TRAINER_METRICS[trainer]
+    known = trainer_metrics(trainer)
     issues = []
     if metric not in known:
         hint = f"{trainer} evaluations report {', '.join(known)}"

@@ -26,11 +26,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from trainers import registry
+
 __all__ = [
     "CONSTRAINT_KEYS",
     "LOWER_IS_BETTER",
     "OBJECTIVE_MODES",
-    "TRAINER_METRICS",
     "Feasibility",
     "Series",
     "best_index",
@@ -38,24 +39,12 @@ __all__ = [
     "default_direction",
     "penalized",
     "reduce_series",
+    "trainer_metrics",
 ]
 
 OBJECTIVE_MODES = ("best_checkpoint", "final_eval", "last_n_mean", "auc", "episodic_snqi")
 # Metrics where lower is better (Robot SF's launcher minimises these two, maximises the rest).
 LOWER_IS_BETTER = frozenset({"collision_rate", "comfort_exposure"})
-# The evaluation metrics each trainer reports (PPO: trainers.ppo_expert.evaluation.EVAL_METRICS; Dreamer: the mean
-# evaluation return); a test keeps this table equal to the trainers' own lists.
-TRAINER_METRICS: dict[str, tuple[str, ...]] = {
-    "ppo_expert": (
-        "success_rate",
-        "collision_rate",
-        "path_efficiency",
-        "comfort_exposure",
-        "eval_episode_return",
-        "eval_avg_step_reward",
-    ),
-    "dreamerv3": ("eval_return",),
-}
 # Their study keys for safety constraints -> the metric each bounds from above.
 CONSTRAINT_KEYS = {
     "constraint_collision_rate_max": "collision_rate",
@@ -167,3 +156,9 @@ def penalized(value: float, feasibility: Feasibility, direction: str) -> float:
     budget = sum(max(0.0, v) for v in feasibility.violations.values()) + len(feasibility.missing)
     penalty = PENALTY_OFFSET + PENALTY_SCALE * budget
     return value - penalty if direction == "maximize" else value + penalty
+
+
+def trainer_metrics(trainer: str) -> tuple[str, ...]:
+    """The evaluation metrics ``trainer`` reports (its light spec's ``EVAL_METRICS``; no trainer import)."""
+    metrics: tuple[str, ...] = tuple(registry.load_spec(trainer).EVAL_METRICS)
+    return metrics

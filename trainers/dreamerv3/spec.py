@@ -35,6 +35,7 @@ import trainers.envs.contracts as contracts
 __all__ = [
     "CROWDNAV_ENV_ID",
     "DEFAULTS",
+    "EVAL_METRICS",
     "GYM_SIGNATURES",
     "MODEL_SIZES",
     "SCHEMA_NAME",
@@ -56,6 +57,9 @@ MODEL_SIZES: dict[str, dict[str, int]] = {
     "L": {"deter": 2048, "stoch": 32, "classes": 32, "units": 768, "layers": 4, "depth": 64},
     "XL": {"deter": 4096, "stoch": 32, "classes": 32, "units": 1024, "layers": 5, "depth": 96},
 }
+
+# What every evaluation reports (the mean return of its episodes); the study objective's metrics.
+EVAL_METRICS = ("eval_return",)
 
 DEFAULTS: dict[str, Any] = {
     "mode": "full",

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from trainers.ppo_expert.spec import EVAL_METRICS
 from trainers.ppo_expert.stats import summarize_episodes
 
 __all__ = [
@@ -25,14 +26,6 @@ __all__ = [
     "metric_means",
 ]
 
-EVAL_METRICS = (
-    "success_rate",
-    "collision_rate",
-    "path_efficiency",
-    "comfort_exposure",
-    "eval_episode_return",
-    "eval_avg_step_reward",
-)
 _SUCCESS_KEYS = ("is_success", "success", "reached_goal", "goal_reached")
 _COLLISION_KEYS = ("collision", "is_collision", "collided")
 _COMFORT_KEYS = ("comfort_violation", "personal_space_violation")

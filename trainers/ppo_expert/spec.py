@@ -14,8 +14,20 @@ from typing import Any
 
 import trainers.envs.contracts as contracts
 
+# What every evaluation reports (trainers/ppo_expert/evaluation.py); here, in the light spec, so that orch validate
+# can check a study's objective metric without importing the trainer.
+EVAL_METRICS = (
+    "success_rate",
+    "collision_rate",
+    "path_efficiency",
+    "comfort_exposure",
+    "eval_episode_return",
+    "eval_avg_step_reward",
+)
+
 __all__ = [
     "DEFAULTS",
+    "EVAL_METRICS",
     "MEM_PER_ENV_GB",
     "SCHEMA_NAME",
     "auto_num_envs",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.study.objective import (
-    TRAINER_METRICS,
     check_constraints,
     default_direction,
     penalized,
     reduce_series,
+    trainer_metrics,
 )
 
 SERIES = [(300, 0.5), (100, 0.1), (200, 0.9), (400, 0.3)]  # any order: sorted by step
@@ -67,4 +67,4 @@ def test_directions_and_metric_tables_match_the_trainers() -> None:
 
     assert default_direction("collision_rate") == "minimize" and default_direction("comfort_exposure") == "minimize"
     assert default_direction("eval_episode_return") == "maximize"
-    assert TRAINER_METRICS["ppo_expert"] == EVAL_METRICS
+    assert trainer_metrics("ppo_expert") == EVAL_METRICS and trainer_metrics("dreamerv3") == ("eval_return",)
