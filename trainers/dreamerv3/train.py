@@ -15,6 +15,7 @@ import contextlib
 import json
 import pickle
 import random
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -47,6 +48,11 @@ from trainers.dreamerv3.staging import BatchSource, FreshBatches, StaticBatches
 from trainers.dreamerv3.standing_still import StandingStillCheck, StandingStillError
 
 __all__ = ["DreamerTrainer", "compile_step_cells", "pick_device", "train"]
+
+# Runs that share a process (``runs_per_job``) are built one at a time: ``seed_everything`` seeds the global
+# generators the weight init draws from, and a checkpoint's restore sets them; interleaved, two runs would draw each
+# other's numbers. After building, every draw of a run comes from its own generators.
+_BUILDING = threading.RLock()
 
 # ``check_every: auto`` on CUDA: one host sync per this many updates instead of several in every update.
 AUTO_CHECK_EVERY_CUDA = 50
@@ -122,6 +128,13 @@ class DreamerTrainer:
         self.recorder.mark_running(total_steps=self.cfg.total_env_steps)
         if job.dry_run:
             update_run_manifest(self.run_dir, _mark_dry_run)
+        with _BUILDING:  # seeding and weight init use the global generators: one run at a time per process
+            self._build(job)
+        self.env_thread = EnvSteps() if self.cfg.overlap_collection else None
+        self.t_interval = time.perf_counter()
+
+    def _build(self, job: TrainJob) -> None:
+        """Seed, build the run's parts, restore its checkpoint when resuming, open its outputs."""
         with self._failure_recorded():
             seed_everything(self.seed, self.cfg.deterministic)
             self.parts: RunParts = build_parts(self.cfg, self.seed, self.device)
@@ -134,8 +147,6 @@ class DreamerTrainer:
             if not resumed:
                 self.parts.collector.reset(self.parts.replay)
             self.outputs: RunOutputs = open_outputs(self.run_dir, self.cfg, job, self.recorder, self.device)
-        self.env_thread = EnvSteps() if self.cfg.overlap_collection else None
-        self.t_interval = time.perf_counter()
 
     @contextlib.contextmanager
     def _failure_recorded(self, *, close_parts: bool = False) -> Iterator[None]:
