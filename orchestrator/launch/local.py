@@ -58,8 +58,9 @@ class LocalBackend(Backend):
 
     def preview(self, specs: list[RunSpec]) -> str:  # type: ignore[override]
         python = self.profile.python or shlex.quote(sys.executable)
+        processes = len(job_groups(specs, self.profile.runs_per_job))
         lines = [
-            f"# local: {len(specs)} background process(es) on {socket.gethostname()}, "
+            f"# local: {len(specs)} run(s) in {processes} background process(es) on {socket.gethostname()}, "
             f"at most {self.parallelism} at once",
             f"# each runs: {job_command(python, self.workdir / '<pid>')}",
         ]

@@ -170,6 +170,9 @@ class SlurmBackend(Backend):
                 python=_python(self.profile), folder=self.workdir / "%j", map_count=count, parameters=extra
             )
             scripts.append(script)
+        if self.profile.runs_per_job > 1:
+            tasks = sum(len(chunk) for chunk in self._chunks(list(specs)))
+            scripts.insert(0, f"# {len(specs)} run(s) in {tasks} job(s), runs_per_job={self.profile.runs_per_job}")
         return "\n".join(scripts)
 
     def _executor(self, params: dict[str, Any]) -> Any:

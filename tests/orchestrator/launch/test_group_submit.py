@@ -73,3 +73,14 @@ def test_a_slurm_submission_of_two_seeds_is_one_array_task_that_completes_both(t
     report = wait_done(tmp_path, result.sweep_id, timeout=420)
     assert [row.status for row in report.runs] == ["completed", "completed"], [row.error for row in report.runs]
     _assert_one_job_ran_both(result)
+
+
+def test_a_dry_run_shows_the_runs_cut_into_array_tasks(tmp_path: Path) -> None:
+    config = tiny_dreamer_config(tmp_path, "three", [1, 2, 3])
+    profile = load_cluster("localslurm", {"runs_per_job": 2})
+    result = submit([config], root=tmp_path, profile=profile, dry_run=True)
+    assert result.script is not None and result.script.startswith("# 3 run(s) in 2 job(s), runs_per_job=2\n")
+    assert "#SBATCH --array=0-1%2" in result.script and len(result.runs) == 3
+    local = submit([config], root=tmp_path, profile=load_cluster("local", {"runs_per_job": 3}), dry_run=True)
+    assert local.script is not None and "# local: 3 run(s) in 1 background process(es)" in local.script
+    assert not (tmp_path / "runs").exists()
