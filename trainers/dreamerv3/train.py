@@ -54,6 +54,31 @@ __all__ = ["DreamerTrainer", "compile_step_cells", "pick_device", "train"]
 # other's numbers. After building, every draw of a run comes from its own generators.
 _BUILDING = threading.RLock()
 
+
+class _ProcessDeterminism:
+    """torch's deterministic-algorithms switch is process-wide: the runs of one process hold it together, and the
+    setting found before the first of them is given back when the last one ends (a run that ends first must not
+    switch it off under a sibling that still trains)."""
+
+    def __init__(self) -> None:
+        self.live = 0
+        self.before = False
+
+    def hold(self) -> None:
+        with _BUILDING:
+            if self.live == 0:
+                self.before = torch.are_deterministic_algorithms_enabled()
+            self.live += 1
+
+    def release(self) -> None:
+        with _BUILDING:
+            self.live -= 1
+            if self.live == 0:
+                torch.use_deterministic_algorithms(self.before)
+
+
+_DETERMINISM = _ProcessDeterminism()
+
 # ``check_every: auto`` on CUDA: one host sync per this many updates instead of several in every update.
 AUTO_CHECK_EVERY_CUDA = 50
 
@@ -124,11 +149,13 @@ class DreamerTrainer:
         self.recent_index: dict[int, torch.Tensor] = {}  # learner update -> replay index of its batch (deferred)
         self.resumed_from: CheckpointInfo | None = None
         self.replay_missing_on_resume = False
-        self._deterministic_before = torch.are_deterministic_algorithms_enabled()
+        self._holds_determinism = False
         self.recorder.mark_running(total_steps=self.cfg.total_env_steps)
         if job.dry_run:
             update_run_manifest(self.run_dir, _mark_dry_run)
         with _BUILDING:  # seeding and weight init use the global generators: one run at a time per process
+            _DETERMINISM.hold()
+            self._holds_determinism = True
             self._build(job)
         self.env_thread = EnvSteps() if self.cfg.overlap_collection else None
         self.t_interval = time.perf_counter()
@@ -155,7 +182,7 @@ class DreamerTrainer:
             yield
         except BaseException as exc:
             self.recorder.mark_failed(f"{type(exc).__name__}: {exc}")
-            torch.use_deterministic_algorithms(self._deterministic_before)
+            self._release_determinism()
             if close_parts:
                 self.parts.close()
             raise
@@ -177,9 +204,14 @@ class DreamerTrainer:
         finally:
             self.close()
 
+    def _release_determinism(self) -> None:
+        if self._holds_determinism:
+            self._holds_determinism = False
+            _DETERMINISM.release()
+
     def close(self) -> None:
         """Release the env thread, the outputs and the envs (idempotent)."""
-        torch.use_deterministic_algorithms(self._deterministic_before)
+        self._release_determinism()
         if self.env_thread is not None:
             self.env_thread.close()
         self.outputs.close()
