@@ -4,12 +4,14 @@ the shared job once and marks both runs cancelled."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from manifests import load_run_manifest
+from manifests import load_run_manifest, trainer_holding
 from orchestrator.cancel import cancel_runs, plan_cancel
 from orchestrator.launch.clusters import load_cluster
 from orchestrator.launch.local import process_alive
@@ -19,6 +21,10 @@ from tests.orchestrator.launch.group_helpers import tiny_dreamer_config
 from tests.orchestrator.launch.launch_helpers import slurm_profile, wait_done, wait_until
 
 pytest.importorskip("torch", reason="the DreamerV3 trainer needs torch")
+
+
+def _both_training(run_dirs: list[Path]) -> bool:
+    return all((d / "metrics.jsonl").is_file() and (d / "metrics.jsonl").stat().st_size for d in run_dirs)
 
 
 def _assert_one_job_ran_both(result: SubmitResult) -> None:
@@ -51,10 +57,7 @@ def test_orch_cancel_of_one_grouped_run_stops_the_shared_job_and_marks_both(tmp_
     result = submit([config], root=tmp_path, profile=load_cluster("local", {"runs_per_job": 2}))
     run_dirs = [Path(row["run_dir"]) for row in result.runs]
 
-    def both_training() -> bool:
-        return all((d / "metrics.jsonl").is_file() and (d / "metrics.jsonl").stat().st_size for d in run_dirs)
-
-    wait_until(both_training, 180, what="both runs training")
+    wait_until(lambda: _both_training(run_dirs), 180, what="both runs training")
     targets, _ = plan_cancel(run_dirs[:1])  # name one run: its sibling comes along, their job is signalled once
     assert [t.run_id for t in targets] == [d.name for d in run_dirs]
     cancelled = cancel_runs(targets)
@@ -63,6 +66,26 @@ def test_orch_cancel_of_one_grouped_run_stops_the_shared_job_and_marks_both(tmp_
     wait_until(lambda: not process_alive(pid, controller=True), 60, what="the job's process to end")
     rows = collect_status(tmp_path, result.sweep_id).runs
     assert [row.status for row in rows] == ["cancelled", "cancelled"]
+
+
+def test_the_warning_to_a_local_grouped_job_saves_both_runs_and_one_requeue_resumes_both(tmp_path: Path) -> None:
+    config = tiny_dreamer_config(tmp_path, "warned", [1, 2], total_env_steps=160, checkpoint_every=1000)
+    result = submit([config], root=tmp_path, profile=load_cluster("local", {"runs_per_job": 2}))
+    run_dirs = [Path(row["run_dir"]) for row in result.runs]
+    wait_until(lambda: _both_training(run_dirs), 180, 0.2, what="both runs training")
+    holders = [trainer_holding(d) for d in run_dirs]
+    assert all(h is not None for h in holders) and len({h["pid"] for h in holders if h}) == 1  # one process
+    os.kill(int(holders[0]["pid"]), signal.SIGUSR2)  # the scheduler's warning, as Slurm sends it to the job step
+    report = wait_for(tmp_path, result.sweep_id, poll_s=1.0, timeout_s=300)
+    assert [row.status for row in report.runs] == ["completed", "completed"], [row.error for row in report.runs]
+    for run_dir in run_dirs:
+        wait_until(lambda d=run_dir: load_run_manifest(d).attempts[-1].end, 30, what="the attempt closed")
+        manifest = load_run_manifest(run_dir)
+        assert [a.state for a in manifest.attempts] == ["requeued", "completed"] and manifest.requeue_count == 1
+        assert len({a.job_id for a in manifest.attempts}) == 1  # requeued as the same job
+        saved = int((manifest.attempts[0].reason or "").rsplit("saved at step ", 1)[1])
+        assert (run_dir / "checkpoints" / f"step_{saved}.pt").is_file() and 0 < saved < 160
+        assert "resume=True" in (run_dir / "logs" / "attempt_2.out").read_text()
 
 
 @pytest.mark.usefixtures("slurm_cluster")
