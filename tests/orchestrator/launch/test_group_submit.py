@@ -107,3 +107,26 @@ def test_a_dry_run_shows_the_runs_cut_into_array_tasks(tmp_path: Path) -> None:
     local = submit([config], root=tmp_path, profile=load_cluster("local", {"runs_per_job": 3}), dry_run=True)
     assert local.script is not None and "# local: 3 run(s) in 1 background process(es)" in local.script
     assert not (tmp_path / "runs").exists()
+
+
+def test_resume_refuses_to_group_runs_of_a_trainer_that_cannot_share_a_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from manifests import update_run_manifest
+    from orchestrator.cli import main
+    from orchestrator.launch.rundir import Provenance, create_run_dir
+    from orchestrator.launch.submit import plan_runs
+    from tests.orchestrator.launch.launch_helpers import REPO_ROOT
+
+    provenance = Provenance.collect()
+    config = REPO_ROOT / "configs" / "ppo_expert" / "grid_socnav_smoke.yaml"
+    spec = plan_runs([config], root=tmp_path, provenance=provenance, first_seed_only=True)[0][0]
+    scheduler = {"backend": "local", "cluster": "local", "profile": load_cluster("local").to_dict()}
+    create_run_dir(spec, provenance, scheduler=scheduler)
+    update_run_manifest(spec.run_dir, lambda m: setattr(m, "status", "failed"))
+    args = ["resume", spec.run_id, "--set", "cluster.runs_per_job=2", "--artifact-root", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "runs_per_job=2, but trainer 'ppo_expert' cannot share a process" in err and len(err.splitlines()) == 1
+    manifest = load_run_manifest(spec.run_dir)
+    assert manifest.status == "failed" and not manifest.attempts  # nothing was reopened or queued
