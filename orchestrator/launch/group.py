@@ -148,6 +148,7 @@ class GroupJob(StopOnWarning, Checkpointable):
             with registry.limit_torch_threads(threads):
                 outcomes = self._train_all(dict(context), streams)
             if any(m.stopped_at is not None for m in self.members) and self._submitit_handler is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)  # every run saved in time: the deadline is off
                 self._submitit_handler(self._warning or signal.SIGUSR2, None)  # checkpoint(), requeue, exit
         return self._conclude(outcomes)
 
