@@ -56,9 +56,11 @@ class CancelResult:
 
 
 def plan_cancel(run_dirs: Sequence[Path]) -> tuple[list[CancelTarget], list[str]]:
-    """The runs among ``run_dirs`` that have not ended, and the ids of those that have."""
-    targets, ended = [], []
-    for run_dir in run_dirs:
+    """The runs among ``run_dirs`` that have not ended, and the ids of those that have. A run that shares its job
+    with others (``runs_per_job``) brings them along: stopping the job stops them all."""
+    targets: list[CancelTarget] = []
+    ended: list[str] = []
+    for run_dir in _with_group_siblings(run_dirs):
         data = read_run_json(run_dir) or {}
         run_id = str(data.get("run_id") or run_dir.name)
         status = str(data.get("status") or "pending")
@@ -67,6 +69,18 @@ def plan_cancel(run_dirs: Sequence[Path]) -> tuple[list[CancelTarget], list[str]
             continue
         targets.append(CancelTarget(run_id, run_dir, status, dict(data.get("scheduler") or {})))
     return targets, ended
+
+
+def _with_group_siblings(run_dirs: Sequence[Path]) -> list[Path]:
+    """``run_dirs`` and, after each grouped run, the runs of its group (``scheduler.group`` in its ``run.json``; they
+    live next to it), each once."""
+    out: dict[Path, None] = {}
+    for run_dir in run_dirs:
+        out[run_dir] = None
+        group = ((read_run_json(run_dir) or {}).get("scheduler") or {}).get("group") or ()
+        for sibling in group:
+            out.setdefault(run_dir.parent / str(sibling), None)
+    return [d for d in out if (d / "run.json").is_file() or d in run_dirs]
 
 
 def cancel_runs(
@@ -113,7 +127,8 @@ def _stop_jobs(targets: Sequence[CancelTarget], already_stopped: frozenset[str])
             continue
         by_backend.setdefault(backend, []).append((target, job_id))
     for backend, pairs in by_backend.items():
-        report = backend.cancel_jobs([job_id for _, job_id in pairs])
+        # runs of one group (runs_per_job) share a job: each job is signalled once
+        report = backend.cancel_jobs(list(dict.fromkeys(job_id for _, job_id in pairs)))
         for target, job_id in pairs:
             if job_id not in report.stopped:
                 left[target.run_id] = report.failed.get(job_id, f"{backend.name} did not confirm job {job_id} stopped")

@@ -178,12 +178,17 @@ def submit_command(
     artifact_root: ArtifactRootOpt = None,
     json_output: JsonOpt = False,
     strict: StrictOpt = False,
+    runs_per_job: Annotated[
+        int | None,
+        typer.Option("--runs-per-job", help="Train N runs in one process of one job (= --set cluster.runs_per_job=N)."),
+    ] = None,
 ) -> None:
     """Queue every config x seed x grid point as one job array (local processes or a Slurm cluster)."""
     from orchestrator.launch.submit import submit
     from orchestrator.views import submit_table
 
-    result = submit(configs, cluster=cluster, overrides=overrides or (), grid=grid or (), sweep_file=sweep,
+    overrides = [*(overrides or ()), *([f"cluster.runs_per_job={runs_per_job}"] if runs_per_job is not None else [])]
+    result = submit(configs, cluster=cluster, overrides=overrides, grid=grid or (), sweep_file=sweep,
                     dry_run=dry_run, force=force, root=artifact_root, strict=strict)  # fmt: skip
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -31,6 +31,7 @@ from manifests import RESUMABLE_STATES, RunManifest, trainer_holding, update_run
 from orchestrator.errors import LaunchError
 from orchestrator.launch.backend import Backend, JobHandle, backend_class, backend_for
 from orchestrator.launch.clusters import ClusterProfile, load_cluster, profile_from_dict
+from orchestrator.launch.grouping import check_shareable
 from orchestrator.launch.rundir import artifact_root, read_run_json, record_submission
 from orchestrator.launch.runspec import RunSpec, utc_stamp
 from orchestrator.launch.secrets import REDACTED, redacted_profile
@@ -289,6 +290,7 @@ def _resubmit(
     label = members[0][0].sweep_id or members[0][0].run_id
     backend = backend_class(backend_name)(profile, root / JOBS / label / f"resume-{utc_stamp()}")
     backend.check()
+    check_shareable([spec for spec, _ in members], profile)  # --set cluster.runs_per_job on a resume too
     ready: list[RunSpec] = []
     for spec, data in members:
         entry = {"by": reason, "backend": backend_name, "cluster": profile.name, "host": socket.gethostname()}

@@ -166,11 +166,18 @@ def _pace(times: Sequence[tuple[float, int]]) -> tuple[float | None, float | Non
     return median, (s1 - s0) / (t1 - t0) if t1 > t0 and s1 >= s0 else None
 
 
+def _manifest_decides(status: str, manifest: dict[str, Any]) -> bool:
+    """The manifest's word is final whatever the scheduler says: the run completed, or it ended inside a job that
+    lives on for the other runs of its group (``runs_per_job``)."""
+    in_group = bool((manifest.get("scheduler") or {}).get("group"))
+    return status == "completed" or (in_group and status in TERMINAL_STATES)
+
+
 def effective_status(manifest: dict[str, Any], job: JobState | None) -> tuple[str, str | None]:
     """The run's status: its manifest, corrected by the scheduler where the manifest cannot know."""
     status = str(manifest.get("status") or "pending")
     error = manifest.get("error")
-    if status == "completed" or job is None:
+    if job is None or _manifest_decides(status, manifest):
         return status, error
     if status == "cancelled" or manifest.get("cancel_requested_at"):
         return ("cancelled", error) if not job.alive or status == "cancelled" else (job.state, error)

@@ -11,7 +11,8 @@ The contract a launcher hands to a trainer is re-exported here as well, so that 
 ``trainers`` but this module and the spec modules (``../shared/DESIGN.md``): :class:`TrainJob` (what a trainer is
 given), the stop request of a job about to end (:func:`request_stop`, :func:`clear_stop`,
 :class:`TrainingStopped`), a study's hold on a trial (:func:`reporting_to` hears each evaluation and may stop
-the trial with :class:`TrialPruned`) and :func:`limit_torch_threads`. All of it is stdlib only at import time.
+the trial with :class:`TrialPruned`), :func:`limit_torch_threads` and :func:`own_cuda_stream` (a run's CUDA stream
+when several share a process). All of it is stdlib only at import time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from trainers.common.job import WANDB_OFFLINE_ON_NODE as WANDB_OFFLINE_ON_NODE
 from trainers.common.job import TrainJob as TrainJob
 from trainers.common.job import limit_torch_threads as limit_torch_threads
+from trainers.common.job import own_cuda_stream as own_cuda_stream
 from trainers.common.signals import TrainingStopped as TrainingStopped
 from trainers.common.signals import clear_stop as clear_stop
 from trainers.common.signals import request_stop as request_stop
@@ -44,10 +46,12 @@ __all__ = [
     "load_entry_point",
     "load_part",
     "load_spec",
+    "own_cuda_stream",
     "probe_command",
     "register",
     "reporting_to",
     "request_stop",
+    "shares_process",
     "trainer_names",
     "trainers_with",
 ]
@@ -140,6 +144,13 @@ def load_part(name: str, part: str) -> Callable[..., Any]:
         raise KeyError(f"trainer {name!r} has no {part} part; trainers with one: {', '.join(having) or 'none'}")
     function: Callable[..., Any] = pkgutil.resolve_name(target)
     return function
+
+
+def shares_process(name: str) -> bool:
+    """Whether runs of trainer ``name`` may train side by side in one process (``runs_per_job`` > 1): its light spec
+    says so with ``SHARES_PROCESS = True``, which a trainer may claim only when no run draws from process-wide
+    random state (numpy's, Python's or torch's global generator) once it is built."""
+    return bool(getattr(load_spec(name), "SHARES_PROCESS", False))
 
 
 def probe_command(name: str, probe: str, *, device: str) -> list[str]:

@@ -60,9 +60,15 @@ class JobHandle:
     array_id: str | None = None
     stdout: str | None = None
     stderr: str | None = None
+    group: tuple[str, ...] = ()  # the run ids that share this job (``runs_per_job``); empty for a job of one run
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.group:
+            data["group"] = list(self.group)
+        else:
+            data.pop("group")  # run.json of an ungrouped run stays as it was
+        return data
 
 
 @dataclass(frozen=True)

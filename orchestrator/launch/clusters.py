@@ -55,6 +55,7 @@ _GENERIC = (
     "signal_delay_s",
     "max_requeues",
     "scheduler_options",
+    "runs_per_job",
 )
 
 
@@ -80,6 +81,7 @@ class ClusterProfile:
     max_requeues: int = 3
     scheduler_options: Mapping[str, Any] = field(default_factory=dict)
     site: Mapping[str, Any] = field(default_factory=dict)
+    runs_per_job: int = 1  # runs trained side by side in one process of one job (launch/group.py)
 
     def setup_lines(self) -> list[str]:
         """Shell lines run before the job: modules, exported variables, then the profile's own lines. Variables
@@ -232,6 +234,7 @@ def profile_from_dict(
         max_requeues=int(values["max_requeues"]),
         scheduler_options=dict(values["scheduler_options"] or {}),
         site=site,
+        runs_per_job=int(values["runs_per_job"]),
     )
 
 

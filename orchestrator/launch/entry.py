@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -54,7 +54,14 @@ if TYPE_CHECKING:
     from orchestrator.launch.clusters import ClusterProfile
     from orchestrator.launch.runspec import RunSpec
 
-__all__ = ["RunJob", "job_context", "profile_job_settings", "resolve_num_envs_on_node"]
+__all__ = [
+    "RunJob",
+    "StopOnWarning",
+    "forget_submitters_wandb_service",
+    "job_context",
+    "profile_job_settings",
+    "resolve_num_envs_on_node",
+]
 
 
 def profile_job_settings(
@@ -195,7 +202,69 @@ def resolve_num_envs_on_node(resolved: dict[str, Any], cpus: int, mem_gb: float 
     return decided
 
 
-class RunJob(Checkpointable):
+class StopOnWarning:
+    """The scheduler's warning signal turned into a stop request, for a job of one run (:class:`RunJob`) or of
+    several runs in one process (``launch.group.GroupJob``): every trainer of the process saves at its next step
+    boundary (the request is process-wide), then submitit's handler requeues the job once."""
+
+    # After the warning signal, how long the trainer may take to reach a step boundary and save before the job is
+    # requeued anyway; None: ``signal_delay_s`` less a reserve for the requeue itself (5..30 s).
+    stop_grace_s: float | None = None
+    signal_delay_s: int = 0
+    _warning: int | None = None  # the signal that asked the trainers to stop
+    _submitit_handler: Any = None
+
+    def _grace_s(self) -> float:
+        if self.stop_grace_s is not None:
+            return float(self.stop_grace_s)
+        delay = max(1, self.signal_delay_s)
+        return float(max(1, delay - min(30, max(5, delay // 4))))
+
+    @contextlib.contextmanager
+    def _stop_on_warning(self) -> Iterator[None]:
+        """Under submitit, put orch's handler in front of submitit's for the warning signal: it only asks the trainer
+        to stop (a flag), and arms a deadline after which submitit's handler requeues the job anyway."""
+        warning = signal.Signals[f"SIG{JobEnvironment.USR_SIG}"]  # what submitit warns with (USR2 unless set)
+        submitit_handler = signal.getsignal(warning)
+        if not callable(submitit_handler):  # not under submitit (orch run in a terminal): nothing to requeue
+            yield
+            return
+        owner, grace = os.getpid(), self._grace_s()
+
+        def give_up(signum: int, frame: Any) -> None:
+            print(
+                f"orch: the trainer did not reach a step boundary within {grace:.0f} s of the warning; requeuing "
+                "from its last complete checkpoint",
+                file=sys.stderr,
+                flush=True,
+            )
+            submitit_handler(self._warning or warning, frame)
+
+        def on_warning(signum: int, frame: Any) -> None:
+            if os.getpid() != owner or self._warning is not None:  # a forked worker, or a second warning
+                return
+            self._warning = signum
+            request_stop(signal.Signals(signum).name)
+            print(
+                f"orch: {signal.Signals(signum).name}: the job ends soon; the trainer saves at its next step boundary "
+                f"(within {grace:.0f} s), then the job requeues",
+                file=sys.stderr,
+                flush=True,
+            )
+            signal.signal(signal.SIGALRM, give_up)
+            signal.setitimer(signal.ITIMER_REAL, grace)
+
+        self._submitit_handler = submitit_handler
+        signal.signal(warning, on_warning)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(warning, submitit_handler)
+            clear_stop()
+
+
+class RunJob(StopOnWarning, Checkpointable):
     """Run the trainer of one run directory; checkpointable so that submitit can requeue it.
 
     ``trainer_entry`` (spec module and entry point, captured at submit time) lets a trainer registered at runtime,
@@ -206,11 +275,12 @@ class RunJob(Checkpointable):
 
     # How long a starting job waits for the run directory's trainer lock before it refuses to train.
     lock_wait_s: float = 10.0
-    # After the warning signal, how long the trainer may take to reach a step boundary and save before the job is
-    # requeued anyway; None: ``signal_delay_s`` less a reserve for the requeue itself (5..30 s).
-    stop_grace_s: float | None = None
     # Set per instance; the class default keeps jobs pickled by an older orch loadable.
     torch_threads: int | None = None
+    # A run of a group (``launch.group``): its share of the node's CPUs and memory is 1/share_of_node, and on a stop
+    # request its attempt stays open for the group's one requeue (``defer_requeue``).
+    share_of_node: int = 1
+    defer_requeue: bool = False
 
     def __init__(
         self,
@@ -241,6 +311,7 @@ class RunJob(Checkpointable):
         self._warning: int | None = None  # the signal that asked the trainer to stop
         self._saved_step: int | None = None  # where the trainer saved after it
         self._submitit_handler: Any = None
+        self.stopped_at: int | None = None  # set when the trainer saved and stopped on a request (a group reads it)
 
     @classmethod
     def for_spec(cls, spec: RunSpec, profile: ClusterProfile, *, slots: tuple[str, int] | None = None) -> RunJob:
@@ -249,13 +320,26 @@ class RunJob(Checkpointable):
 
     # ------------------------------------------------------------------------------------------- running
     def __call__(self) -> str:
-        run_dir = Path(self.run_dir)
         context = job_context()
         if context["backend"] != "inprocess":
-            # W&B keeps its service's address in the environment, and jobs inherit the submitter's environment:
-            # a job must start its own service, never attach to the submitting process's (another host, or one
-            # that still holds this run's W&B id after its trainer was killed: "run ID ... is in use").
-            os.environ.pop("WANDB_SERVICE", None)
+            forget_submitters_wandb_service()
+        return self.run_attempt(
+            context,
+            capture=lambda out, err: _capture_output(out, err, tee=self.tee),
+            guard=self._stop_on_warning,
+        )
+
+    def run_attempt(
+        self,
+        context: Mapping[str, Any],
+        *,
+        capture: Callable[[Path, Path], contextlib.AbstractContextManager[Any]],
+        guard: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> str:
+        """One attempt at this run: its trainer lock, a local slot, the attempt recorded in ``run.json``, the output
+        sent where ``capture(out, err)`` says, and the trainer run inside ``guard()`` (the stop-on-warning handler of
+        a job; a group of runs installs it once for all of them). A run completed already is not trained again."""
+        run_dir = Path(self.run_dir)
         if load_manifest(run_dir).status == "completed":
             # a requeue that arrived after the trainer had finished (Slurm lets a job run KillWait seconds on)
             print(f"orch: run {run_dir.name} is completed already; nothing to do", flush=True)
@@ -269,10 +353,10 @@ class RunJob(Checkpointable):
         try:
             with _slot(self.slots):
                 stale = _remove_stale_temporaries(run_dir)
-                manifest = self._open_attempt(run_dir, context)
+                manifest = self._open_attempt(run_dir, dict(context))
                 attempt = len(manifest.attempts)
                 out, err = attempt_log_paths(run_dir, attempt)
-                with _capture_output(out, err, tee=self.tee):
+                with capture(out, err):
                     banner = f"==== orch attempt {attempt} of run {manifest.run_id}: job {context['job_id']} on "
                     banner += f"{context['node']} at {utc_now()} (resume={self._resuming(manifest)}) ===="
                     print(banner, flush=True)
@@ -280,7 +364,7 @@ class RunJob(Checkpointable):
                         print(banner, file=sys.stderr, flush=True)
                     if stale:
                         print(f"orch: removed {len(stale)} stale temporary file(s) of an interrupted write", flush=True)
-                    with self._stop_on_warning():
+                    with guard():
                         return self._train(run_dir, manifest)
         finally:
             lock.release()
@@ -337,7 +421,10 @@ class RunJob(Checkpointable):
             if not entry:
                 raise
             registry.register(trainer, spec_module=entry["spec_module"], entry_point=entry["entry_point"])
-        node_choice = resolve_num_envs_on_node(resolved, allocated_cpus(), allocated_memory_gb())
+        memory = allocated_memory_gb()
+        share = max(1, self.share_of_node)
+        cpus, memory = max(1, allocated_cpus() // share), (memory / share if memory is not None else None)
+        node_choice = resolve_num_envs_on_node(resolved, cpus, memory)
         if node_choice:
             update_run_manifest(run_dir, lambda m: m.extra.__setitem__("resolved_on_node", node_choice))
             print(f"orch: num_envs auto -> {node_choice['num_envs']} on this node ({node_choice['cpus']} CPUs)")
@@ -392,62 +479,15 @@ class RunJob(Checkpointable):
         update_run_manifest(run_dir, change)
 
     # ---------------------------------------------------------------------------------------- preemption
-    def _grace_s(self) -> float:
-        if self.stop_grace_s is not None:
-            return float(self.stop_grace_s)
-        delay = max(1, self.signal_delay_s)
-        return float(max(1, delay - min(30, max(5, delay // 4))))
-
-    @contextlib.contextmanager
-    def _stop_on_warning(self) -> Iterator[None]:
-        """Under submitit, put orch's handler in front of submitit's for the warning signal: it only asks the trainer
-        to stop (a flag), and arms a deadline after which submitit's handler requeues the job anyway."""
-        warning = signal.Signals[f"SIG{JobEnvironment.USR_SIG}"]  # what submitit warns with (USR2 unless set)
-        submitit_handler = signal.getsignal(warning)
-        if not callable(submitit_handler):  # not under submitit (orch run in a terminal): nothing to requeue
-            yield
-            return
-        owner, grace = os.getpid(), self._grace_s()
-
-        def give_up(signum: int, frame: Any) -> None:
-            print(
-                f"orch: the trainer did not reach a step boundary within {grace:.0f} s of the warning; requeuing "
-                "from its last complete checkpoint",
-                file=sys.stderr,
-                flush=True,
-            )
-            submitit_handler(self._warning or warning, frame)
-
-        def on_warning(signum: int, frame: Any) -> None:
-            if os.getpid() != owner or self._warning is not None:  # a forked worker, or a second warning
-                return
-            self._warning = signum
-            request_stop(signal.Signals(signum).name)
-            print(
-                f"orch: {signal.Signals(signum).name}: the job ends soon; the trainer saves at its next step boundary "
-                f"(within {grace:.0f} s), then the job requeues",
-                file=sys.stderr,
-                flush=True,
-            )
-            signal.signal(signal.SIGALRM, give_up)
-            signal.setitimer(signal.ITIMER_REAL, grace)
-
-        self._submitit_handler = submitit_handler
-        signal.signal(warning, on_warning)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(warning, submitit_handler)
-            clear_stop()
-
     def _requeue_after_stop(self, run_dir: Path, stopped: TrainingStopped) -> None:
         """The trainer saved at a step boundary and stopped: hand over to submitit's handler, which calls
         :meth:`checkpoint` and requeues the job (it exits this process). Without submitit there is nothing to requeue:
         the attempt is closed and the run can be resumed."""
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        self._saved_step = stopped.step
+        self._saved_step = self.stopped_at = stopped.step
         print(f"orch: the trainer saved a checkpoint at step {stopped.step} and stopped", flush=True)
+        if self.defer_requeue:  # one of a group: the group requeues once, for all its runs (RunJob.record_requeue)
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
         if self._submitit_handler is None:
             self._close_attempt(run_dir, "cancelled", f"stopped at step {stopped.step}: {stopped.reason}")
             return
@@ -456,6 +496,13 @@ class RunJob(Checkpointable):
     def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission | None:  # type: ignore[override]
         """Called by submitit on the preemption/time-limit signal: record the attempt's end and return the
         resubmission (resume from the newest checkpoint), or None past the requeue bound (the run fails)."""
+        if not self.record_requeue():
+            return None
+        return DelayedSubmission(self.again())
+
+    def record_requeue(self) -> bool:
+        """Close the attempt as requeued in ``run.json`` and count the requeue; False (the run marked failed) past
+        the requeue bound. A group of runs calls it for each of its runs before it requeues once."""
         run_dir = Path(self.run_dir)
         elapsed = time.time() - self._started if self._started else 0.0
         near_limit = self.time_min is not None and elapsed >= self.time_min * 60 - self.signal_delay_s - 60
@@ -485,8 +532,12 @@ class RunJob(Checkpointable):
             print(f"orch: could not record the requeue in run.json: {exc}", file=sys.stderr, flush=True)
             allowed = [True]
         if not allowed[0]:
-            return None
+            return False
         self._requeueing = True
+        return True
+
+    def again(self) -> RunJob:
+        """The job of this run's next attempt: the same settings, resuming from the newest complete checkpoint."""
         again = RunJob(
             self.run_dir,
             max_requeues=self.max_requeues,
@@ -499,7 +550,15 @@ class RunJob(Checkpointable):
             tee=self.tee,
             torch_threads=self.torch_threads,
         )
-        return DelayedSubmission(again)
+        again.share_of_node, again.defer_requeue = self.share_of_node, self.defer_requeue
+        return again
+
+
+def forget_submitters_wandb_service() -> None:
+    """W&B keeps its service's address in the environment, and jobs inherit the submitter's environment: a job must
+    start its own service, never attach to the submitting process's (another host, or one that still holds this
+    run's W&B id after its trainer was killed: "run ID ... is in use")."""
+    os.environ.pop("WANDB_SERVICE", None)
 
 
 def failure_reason(exc: BaseException) -> str:

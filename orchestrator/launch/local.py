@@ -1,6 +1,7 @@
 """This machine through submitit's local executor: each run is a background process that outlives ``orch``.
 
-Every run gets its own submitit controller process (the job id is its pid). At most ``array_parallelism`` runs of
+Every run (or group of runs, with the profile's ``runs_per_job``) gets its own submitit controller process (the job
+id is its pid). At most ``array_parallelism`` runs of
 one submission train at once: each job takes one of that many lock files before training (``RunJob`` slots) and
 stays ``pending`` until one is free. Controllers start in their own session so closing the terminal does not
 stop them. A local "state" is only "the process is alive or not"; the run's manifest says the rest.
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import LaunchError
-from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState, job_class_of
+from orchestrator.launch.backend import Backend, CancelReport, JobHandle, JobState
+from orchestrator.launch.grouping import group_members, job_for, job_groups
 from orchestrator.launch.runspec import RunSpec
 from orchestrator.launch.secrets import REDACTED, is_secret_name
 from orchestrator.launch.submitit_private import LOCAL_CONTROLLER_MODULE, detached_local_executor, job_command
@@ -56,8 +58,9 @@ class LocalBackend(Backend):
 
     def preview(self, specs: list[RunSpec]) -> str:  # type: ignore[override]
         python = self.profile.python or shlex.quote(sys.executable)
+        processes = len(job_groups(specs, self.profile.runs_per_job))
         lines = [
-            f"# local: {len(specs)} background process(es) on {socket.gethostname()}, "
+            f"# local: {len(specs)} run(s) in {processes} background process(es) on {socket.gethostname()}, "
             f"at most {self.parallelism} at once",
             f"# each runs: {job_command(python, self.workdir / '<pid>')}",
         ]
@@ -69,11 +72,18 @@ class LocalBackend(Backend):
     def _submit(self, specs: list[RunSpec]) -> list[JobHandle]:
 
         slots = (str(self.workdir / "slots"), self.parallelism)
-        jobs = [job_class_of(spec).for_spec(spec, self.profile, slots=slots) for spec in specs]
-        submitted = [self._executor().submit(job) for job in jobs]
+        groups = job_groups(specs, self.profile.runs_per_job)
+        submitted = [self._executor().submit(job_for(group, self.profile, slots=slots)) for group in groups]
         return [
-            JobHandle(run_id=s.run_id, job_id=j.job_id, stdout=str(j.paths.stdout), stderr=str(j.paths.stderr))
-            for s, j in zip(specs, submitted, strict=True)
+            JobHandle(
+                run_id=s.run_id,
+                job_id=j.job_id,
+                stdout=str(j.paths.stdout),
+                stderr=str(j.paths.stderr),
+                group=group_members(group),
+            )
+            for group, j in zip(groups, submitted, strict=True)
+            for s in group
         ]
 
     def _executor(self) -> Any:

@@ -126,10 +126,11 @@ def attempt_log_paths(run_dir: Path, attempt: int) -> tuple[Path, Path]:
 
 
 def record_submission(run_dir: Path, fields: Mapping[str, Any]) -> None:
-    """Merge the backend's answer (job id, log paths) into ``run.json``'s scheduler block."""
+    """Merge the backend's answer (job id, log paths) into ``run.json``'s scheduler block. The group of a previous
+    job (``runs_per_job``) is dropped unless the new answer names one: a resumed run may be in another group."""
 
     def change(m: RunManifest) -> None:
-        m.scheduler = {**m.scheduler, **fields}
+        m.scheduler = {**{k: v for k, v in m.scheduler.items() if k != "group"}, **fields}
 
     update_run_manifest(run_dir, change)
 

@@ -1,11 +1,12 @@
 """Slurm through submitit: the only module (with the cluster profiles) that speaks Slurm's words.
 
-The runs of one submission go as one job array (``--array=0-N%P``, P = ``array_parallelism``); above the profile's
-``max_array_size`` they are split into several arrays, each starting after the previous one ended
-(``--dependency=afterany``) so that the throttle holds for the whole submission. When sbatch refuses a later array,
-the arrays already accepted are reported (:class:`~orchestrator.launch.backend.PartialSubmission`), never lost.
-States come from ONE ``sacct`` call for every job id (the watcher caches it); cancelling is one ``scancel``, whose
-errors are read per job so that only the jobs really stopped are reported stopped.
+The runs of one submission go as one job array (``--array=0-N%P``, P = ``array_parallelism``; one array task per
+run, or per group of ``runs_per_job`` runs); above the profile's ``max_array_size`` they are split into several
+arrays, each starting after the previous one ended (``--dependency=afterany``) so that the throttle holds for the
+whole submission. When sbatch refuses a later array, the arrays already accepted are reported
+(:class:`~orchestrator.launch.backend.PartialSubmission`), never lost. States come from ONE ``sacct`` call for every
+job id (the watcher caches it); cancelling is one ``scancel``, whose errors are read per job so that only the jobs
+really stopped are reported stopped.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from orchestrator.launch.backend import (
     JobState,
     PartialSubmission,
     StateSource,
-    job_class_of,
 )
+from orchestrator.launch.grouping import group_members, job_for, job_groups
 from orchestrator.launch.runspec import RunSpec, slugify
 from orchestrator.launch.secrets import secret_environment
 from orchestrator.launch.submitit_private import sbatch_script
@@ -145,13 +146,16 @@ class SlurmBackend(Backend):
     def _job_name(self, specs: list[RunSpec]) -> str:
         return slugify(specs[0].sweep_id or specs[0].name, max_len=64)
 
-    def _chunks(self, specs: list[RunSpec]) -> list[list[RunSpec]]:
+    def _chunks(self, specs: list[RunSpec]) -> list[list[list[RunSpec]]]:
+        """The arrays to submit, each a list of array tasks, each task the runs it trains (``runs_per_job``)."""
+        groups = job_groups(specs, self.profile.runs_per_job)
         size = max(1, self.profile.max_array_size)
-        return [specs[i : i + size] for i in range(0, len(specs), size)]
+        return [groups[i : i + size] for i in range(0, len(groups), size)]
 
     def array_count(self, n_runs: int) -> int:
         size = max(1, self.profile.max_array_size)
-        return 0 if n_runs <= 1 else -(-n_runs // size)
+        n_jobs = -(-n_runs // max(1, self.profile.runs_per_job))
+        return 0 if n_jobs <= 1 else -(-n_jobs // size)
 
     def preview(self, specs: list[RunSpec]) -> str:  # type: ignore[override]
         """The batch script(s) submitit would hand to sbatch, built by submitit itself, submitting nothing."""
@@ -166,6 +170,9 @@ class SlurmBackend(Backend):
                 python=_python(self.profile), folder=self.workdir / "%j", map_count=count, parameters=extra
             )
             scripts.append(script)
+        if self.profile.runs_per_job > 1:
+            tasks = sum(len(chunk) for chunk in self._chunks(list(specs)))
+            scripts.insert(0, f"# {len(specs)} run(s) in {tasks} job(s), runs_per_job={self.profile.runs_per_job}")
         return "\n".join(scripts)
 
     def _executor(self, params: dict[str, Any]) -> Any:
@@ -184,12 +191,12 @@ class SlurmBackend(Backend):
         params = slurm_parameters(self.profile, job_name=self._job_name(specs))
         handles: list[JobHandle] = []
         previous: str | None = None
-        for chunk in self._chunks(specs):
+        for arrays, chunk in enumerate(self._chunks(specs)):
             chunk_params = dict(params)
             if previous:
                 chunk_params["dependency"] = f"afterany:{previous}"
             executor = self._executor(chunk_params)  # one per array: submitit pauses only between one's jobs
-            jobs = [job_class_of(spec).for_spec(spec, self.profile) for spec in chunk]
+            jobs = [job_for(group, self.profile) for group in chunk]
             try:
                 with secret_environment(self.profile.env):
                     submitted = executor.submit_array(jobs)
@@ -197,21 +204,12 @@ class SlurmBackend(Backend):
                 why = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
                 if handles:
                     raise PartialSubmission(
-                        f"sbatch refused array {len(handles) // max(1, self.profile.max_array_size) + 1}: {why}",
+                        f"sbatch refused array {arrays + 1}: {why}",
                         handles,
                     ) from exc
                 raise LaunchError(f"sbatch refused the submission: {why}") from exc
-            for spec, job in zip(chunk, submitted, strict=True):
-                array_id = job.job_id.split("_")[0] if "_" in job.job_id else None
-                handles.append(
-                    JobHandle(
-                        run_id=spec.run_id,
-                        job_id=job.job_id,
-                        array_id=array_id,
-                        stdout=str(job.paths.stdout),
-                        stderr=str(job.paths.stderr),
-                    )
-                )
+            pairs = zip(chunk, submitted, strict=True)
+            handles += [_handle(spec, job, group) for group, job in pairs for spec in group]
             previous = submitted[0].job_id.split("_")[0]
         return handles
 
@@ -264,6 +262,18 @@ class SlurmBackend(Backend):
         except (OSError, subprocess.SubprocessError) as exc:
             return CancelReport(failed={j: f"scancel could not run: {exc}" for j in ids})
         return parse_scancel(ids, result.returncode, result.stderr)
+
+
+def _handle(spec: RunSpec, job: Any, group: list[RunSpec]) -> JobHandle:
+    """What ``run.json`` records of the array task that trains ``spec`` (with the runs of its group)."""
+    return JobHandle(
+        run_id=spec.run_id,
+        job_id=job.job_id,
+        array_id=job.job_id.split("_")[0] if "_" in job.job_id else None,
+        stdout=str(job.paths.stdout),
+        stderr=str(job.paths.stderr),
+        group=group_members(group),
+    )
 
 
 _SCANCEL_JOB_ERROR = re.compile(r"job id (?P<job>[0-9_\[\]]+)[^:]*:\s*(?P<why>.+)$", re.IGNORECASE)

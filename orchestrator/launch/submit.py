@@ -22,6 +22,7 @@ from orchestrator.errors import ConfigError, ConfigIssue, LaunchError, RunFailed
 from orchestrator.extras import require_extra
 from orchestrator.launch.backend import JobHandle, PartialSubmission, make_backend
 from orchestrator.launch.clusters import ClusterProfile, load_cluster, split_cluster_overrides
+from orchestrator.launch.grouping import check_shareable
 from orchestrator.launch.rundir import (
     RUNS,
     Provenance,
@@ -271,6 +272,7 @@ def submit(
     if profile.backend == "local" and profile.python is None and not dry_run:  # the jobs train here, with this python
         require_extra("train", f"orch submit to the {profile.name} profile")
     result = SubmitResult(sweep_id, profile.backend, profile.name, base, dry_run=dry_run, warnings=warnings)
+    check_shareable(specs, profile)
     result.arrays = backend.array_count(len(specs))
     if dry_run:
         result.script = backend.preview(specs)

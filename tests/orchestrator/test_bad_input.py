@@ -32,6 +32,19 @@ CASES = {
         "the grid has 35,831,808 points (12 x 12 x 12 x 12 x 12 x 12 x 12), more than 10,000 per submission",
     ),
     "empty-cancel": (["cancel", "", "-y"], "an empty run name names nothing"),
+    "ppo-runs-per-job": (
+        ["submit", str(CONFIG), "--runs-per-job", "2"],
+        "runs_per_job=2, but trainer 'ppo_expert' cannot share a process with other runs (it uses process-wide "
+        "random state); set runs_per_job: 1 in the profile or pass --set cluster.runs_per_job=1",
+    ),
+    "ppo-runs-per-job-dry": (
+        ["submit", str(CONFIG), "--dry-run", "--set", "cluster.runs_per_job=3"],
+        "runs_per_job=3, but trainer 'ppo_expert' cannot share a process",
+    ),
+    "runs-per-job-zero": (
+        ["submit", str(CONFIG), "--dry-run", "--runs-per-job", "0"],
+        "runs_per_job: 0 is less than the minimum of 1",
+    ),
 }
 
 

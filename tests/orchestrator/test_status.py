@@ -100,6 +100,13 @@ def test_local_process_gone_without_outcome_is_failed() -> None:
     assert status == "failed" and "without recording an outcome" in (why or "")
 
 
+def test_a_run_that_ended_inside_a_grouped_job_shows_its_own_end_while_the_job_runs_on() -> None:
+    running = JobState("7_0", "running", "RUNNING")  # the array task trains the run's siblings (runs_per_job)
+    grouped = {"status": "failed", "error": "NonFiniteError: x", "scheduler": {"group": ["a", "b"]}}
+    assert effective_status(grouped, running) == ("failed", "NonFiniteError: x")
+    assert effective_status({"status": "failed", "error": "x"}, running)[0] == "running"  # alone: the job decides
+
+
 def test_progress_rate_and_torn_line(tmp_path: Path) -> None:
     run_dir = _run(tmp_path, "r", lines=_lines(5, 2.0), torn='{"step": 60, "tot')
     progress = read_progress(run_dir)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WANDB_OFFLINE_ON_NODE", "TrainJob", "limit_torch_threads"]
+__all__ = ["WANDB_OFFLINE_ON_NODE", "TrainJob", "limit_torch_threads", "own_cuda_stream"]
 
 # Set by the job entry on a cluster's compute node: W&B must log offline there (``orch sync`` uploads later).
 WANDB_OFFLINE_ON_NODE = "ORCH_WANDB_OFFLINE"
@@ -61,3 +61,23 @@ def limit_torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def own_cuda_stream(device: str | None) -> Iterator[None]:
+    """Run the calling thread's CUDA work on a stream of its own while several runs share one process and GPU
+    (``runs_per_job``): on the default stream their kernels would queue behind each other; on separate streams they
+    overlap. A no-op for ``device: cpu`` or without CUDA (torch is imported only when the device may be a GPU)."""
+    if device == "cpu":
+        yield
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        yield
+        return
+    where = torch.device(device) if device and device.startswith("cuda") else torch.device("cuda")
+    stream = torch.cuda.Stream(device=where)
+    with torch.cuda.stream(stream):
+        yield
+    stream.synchronize()  # the run's last kernels finished before its thread reports the run's outcome

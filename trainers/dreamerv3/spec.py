@@ -39,6 +39,7 @@ __all__ = [
     "GYM_SIGNATURES",
     "MODEL_SIZES",
     "SCHEMA_NAME",
+    "SHARES_PROCESS",
     "auto_num_envs",
     "model_dims",
     "observation_signature",
@@ -46,6 +47,10 @@ __all__ = [
 ]
 
 SCHEMA_NAME = "dreamerv3"
+# Several runs may share one process (a cluster profile's ``runs_per_job``): a run's random draws after it is built
+# come from its own generators (collector, learner, replay), and building (global seeding, weight init) is
+# serialised across the threads of a process (``train.DreamerTrainer``).
+SHARES_PROCESS = True
 CROWDNAV_ENV_ID = "crowdnav"
 
 # Network dimensions per size preset (DreamerV3 paper, table of model sizes): recurrent state ``deter``, categorical

@@ -15,6 +15,7 @@ import contextlib
 import json
 import pickle
 import random
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -48,6 +49,36 @@ from trainers.dreamerv3.staging import BatchSource, FreshBatches, StaticBatches
 from trainers.dreamerv3.standing_still import StandingStillCheck, StandingStillError
 
 __all__ = ["DreamerTrainer", "compile_step_cells", "pick_device", "train"]
+
+# Runs that share a process (``runs_per_job``) are built one at a time: ``seed_everything`` seeds the global
+# generators the weight init draws from, and a checkpoint's restore sets them; interleaved, two runs would draw each
+# other's numbers. After building, every draw of a run comes from its own generators.
+_BUILDING = threading.RLock()
+
+
+class _ProcessDeterminism:
+    """torch's deterministic-algorithms switch is process-wide: the runs of one process hold it together, and the
+    setting found before the first of them is given back when the last one ends (a run that ends first must not
+    switch it off under a sibling that still trains)."""
+
+    def __init__(self) -> None:
+        self.live = 0
+        self.before = False
+
+    def hold(self) -> None:
+        with _BUILDING:
+            if self.live == 0:
+                self.before = torch.are_deterministic_algorithms_enabled()
+            self.live += 1
+
+    def release(self) -> None:
+        with _BUILDING:
+            self.live -= 1
+            if self.live == 0:
+                torch.use_deterministic_algorithms(self.before)
+
+
+_DETERMINISM = _ProcessDeterminism()
 
 # ``check_every: auto`` on CUDA: one host sync per this many updates instead of several in every update.
 AUTO_CHECK_EVERY_CUDA = 50
@@ -120,10 +151,19 @@ class DreamerTrainer:
         self.resumed_from: CheckpointInfo | None = None
         self.replay_missing_on_resume = False
         self.replay_records: ChunkRecords = {}  # the replay files the newest checkpoint names
-        self._deterministic_before = torch.are_deterministic_algorithms_enabled()
+        self._holds_determinism = False
         self.recorder.mark_running(total_steps=self.cfg.total_env_steps)
         if job.dry_run:
             update_run_manifest(self.run_dir, _mark_dry_run)
+        with _BUILDING:  # seeding and weight init use the global generators: one run at a time per process
+            _DETERMINISM.hold()
+            self._holds_determinism = True
+            self._build(job)
+        self.env_thread = EnvSteps() if self.cfg.overlap_collection else None
+        self.t_interval = time.perf_counter()
+
+    def _build(self, job: TrainJob) -> None:
+        """Seed, build the run's parts, restore its checkpoint when resuming, open its outputs."""
         with self._failure_recorded():
             seed_everything(self.seed, self.cfg.deterministic)
             self.parts: RunParts = build_parts(self.cfg, self.seed, self.device)
@@ -136,8 +176,6 @@ class DreamerTrainer:
             if not resumed:
                 self.parts.collector.reset(self.parts.replay)
             self.outputs: RunOutputs = open_outputs(self.run_dir, self.cfg, job, self.recorder, self.device)
-        self.env_thread = EnvSteps() if self.cfg.overlap_collection else None
-        self.t_interval = time.perf_counter()
 
     @contextlib.contextmanager
     def _failure_recorded(self, *, close_parts: bool = False) -> Iterator[None]:
@@ -146,7 +184,7 @@ class DreamerTrainer:
             yield
         except BaseException as exc:
             self.recorder.mark_failed(f"{type(exc).__name__}: {exc}")
-            torch.use_deterministic_algorithms(self._deterministic_before)
+            self._release_determinism()
             if close_parts:
                 self.parts.close()
             raise
@@ -168,9 +206,14 @@ class DreamerTrainer:
         finally:
             self.close()
 
+    def _release_determinism(self) -> None:
+        if self._holds_determinism:
+            self._holds_determinism = False
+            _DETERMINISM.release()
+
     def close(self) -> None:
         """Release the env thread, the outputs and the envs (idempotent)."""
-        torch.use_deterministic_algorithms(self._deterministic_before)
+        self._release_determinism()
         if self.env_thread is not None:
             self.env_thread.close()
         self.outputs.close()
