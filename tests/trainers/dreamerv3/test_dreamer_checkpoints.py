@@ -19,6 +19,8 @@ from trainers.common.job import TrainJob
 from trainers.dreamerv3.agent import ActionSpec, DreamerAgent
 from trainers.dreamerv3.checkpoints import COMPILED_PREFIX, chunk_names, load_agent_weights
 from trainers.dreamerv3.config import DreamerConfig
+from trainers.dreamerv3.replay import SequenceReplay
+from trainers.dreamerv3.replay_files import load_replay_chunks
 from trainers.dreamerv3.train import DreamerTrainer, compile_step_cells, train
 
 QUIET = {"tensorboard": False, "wandb": {"enabled": False}}
@@ -153,3 +155,35 @@ def test_resume_without_its_replay_goes_on_with_an_empty_one(tmp_path: Path) -> 
     with pytest.warns(UserWarning, match="without its replay"):
         train(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir, resume=True))
     assert load_run_manifest(run_dir).status == "completed"
+
+
+def test_a_checkpoint_of_the_single_file_layout_still_resumes_with_its_replay(tmp_path: Path) -> None:
+    """Runs checkpointed by an orch before the replay ranges name one replay file (``replay_checkpoint``); resuming
+    them with this orch loads that file."""
+    settings = tiny_settings(checkpoint_every=60, tracking=QUIET)
+    run_dir = tmp_path / "runs" / "single-file"
+    train(TrainJob(resolved=resolved_doc(settings), run_dir=run_dir))
+    folder = run_dir / "checkpoints"
+    final = json.loads((folder / "final.json").read_text())
+    state = torch.load(folder / "final.pt", weights_only=False)
+    replay = SequenceReplay({"observation": (4,)}, 2, capacity=settings["replay_capacity"], num_envs=2)
+    assert load_replay_chunks(replay, final["meta"]["replay_chunks"], state.pop("replay_ring"), run_dir) is None
+    for path in folder.glob("replay_*"):
+        path.unlink()
+    single = common.save_checkpoint(
+        run_dir, "replay_final", lambda p: torch.save({"replay": replay.state_dict()}, p), step=120, kind="replay"
+    )
+    meta = {
+        "opt_steps": final["meta"]["opt_steps"],
+        "replay_checkpoint": "replay_final",
+        "replay_sha256": single.sha256,
+    }
+    common.save_checkpoint(run_dir, "final", lambda p: torch.save(state, p), step=120, kind="final", meta=meta)
+    longer = {**settings, "total_env_steps": 160}
+    resumed = DreamerTrainer(TrainJob(resolved=resolved_doc(longer), run_dir=run_dir, resume=True))
+    try:
+        assert not resumed.replay_missing_on_resume and resumed.resumed_from is not None
+        assert resumed.parts.replay.count == replay.count > 0
+        assert torch.equal(resumed.parts.replay.reward[:, : replay.count], replay.reward[:, : replay.count])
+    finally:
+        resumed.close()
