@@ -57,9 +57,10 @@ def slurm_root(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def time_limit_job(slurm_root: Path, slurm_cluster: None) -> SubmitResult:
-    """A 1-minute job that hangs on its first attempt at step 7, two steps past its last periodic checkpoint (5):
-    Slurm's USR2 (45 s before the limit) must make it save there, and requeue it."""
-    profile = _profile(time_min=1, signal_delay_s=45, max_requeues=3)
+    """A 2-minute job that hangs on its first attempt at step 7, two steps past its last periodic checkpoint (5):
+    Slurm's USR2 (45 s before the limit) must make it save there, and requeue it. (With a 1-minute limit the signal
+    came 15 s after the start, before a job on a loaded machine had reached the hang: it saved at step 5.)"""
+    profile = _profile(time_min=2, signal_delay_s=45, max_requeues=3)
     return _submit(
         slurm_root, "timelimit", profile, total_steps=10, step_sleep_s=0.1, checkpoint_every=5, hang_at_step=7
     )
@@ -140,7 +141,7 @@ def test_scontrol_requeue_resumes_from_checkpoint(slurm_root: Path, time_limit_j
 
 def test_time_limit_requeues_and_finishes(slurm_root: Path, time_limit_job: SubmitResult) -> None:
     job_id, run_dir = time_limit_job.runs[0]["job_id"], Path(time_limit_job.runs[0]["run_dir"])
-    report = _wait_done(slurm_root, time_limit_job.sweep_id, timeout=150, release=job_id)
+    report = _wait_done(slurm_root, time_limit_job.sweep_id, timeout=300, release=job_id)
     row = report.runs[0]
     assert row.status == "completed" and row.step == 10, row.error
     manifest = load_run_manifest(run_dir)
