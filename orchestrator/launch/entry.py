@@ -59,6 +59,7 @@ __all__ = [
     "StopOnWarning",
     "forget_submitters_wandb_service",
     "job_context",
+    "local_slot",
     "profile_job_settings",
     "resolve_num_envs_on_node",
 ]
@@ -147,7 +148,7 @@ def _capture_output(out_path: Path, err_path: Path, *, tee: bool) -> Iterator[No
 
 
 @contextlib.contextmanager
-def _slot(slots: tuple[str, int] | None, poll_s: float = 0.5) -> Iterator[int | None]:
+def local_slot(slots: tuple[str, int] | None, poll_s: float = 0.5) -> Iterator[int | None]:
     """Hold one of ``n`` lock files (local parallelism limit); the kernel frees it if the process dies."""
     if not slots:
         yield None
@@ -351,7 +352,7 @@ class RunJob(StopOnWarning, Checkpointable):
             print(f"orch: {exc}", file=sys.stderr, flush=True)
             raise
         try:
-            with _slot(self.slots):
+            with local_slot(self.slots):
                 stale = _remove_stale_temporaries(run_dir)
                 manifest = self._open_attempt(run_dir, dict(context))
                 attempt = len(manifest.attempts)

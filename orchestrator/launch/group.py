@@ -32,11 +32,11 @@ from orchestrator.errors import LaunchError
 from orchestrator.launch.entry import (
     RunJob,
     StopOnWarning,
-    _slot,
     failure_reason,
     forget_submitters_wandb_service,
     job_context,
     load_manifest,
+    local_slot,
     profile_job_settings,
 )
 from trainers import registry
@@ -140,7 +140,7 @@ class GroupJob(StopOnWarning, Checkpointable):
         if context["backend"] != "inprocess":
             forget_submitters_wandb_service()
         threads = self.torch_threads or max(1, allocated_cpus() // len(self.members))
-        with _slot(self.slots), _routed_output() as streams, self._stop_on_warning():
+        with local_slot(self.slots), _routed_output() as streams, self._stop_on_warning():
             print(f"orch: {len(self.members)} runs in this process, {threads} torch thread(s)", flush=True)
             for member in self.members:
                 member.share_of_node = len(self.members)
