@@ -96,7 +96,7 @@ class ScenarioSwitchingEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         return self.env.step(action)
 
-    def render(self) -> np.ndarray:  # type: ignore[override]  # rgb_array only: always a frame
+    def render(self) -> np.ndarray:  # type: ignore[override,unused-ignore]  # rgb_array only (gymnasium >= 1.2 types it so)
         return self.env.render()
 
     def close(self) -> None:

@@ -197,7 +197,7 @@ class CrowdNavEnv(gym.Env):
             self._rays = np.concatenate([self._rays[1:], self._ray_state()[None]])
         return self._get_obs(), reward, terminated, truncated, self._info()
 
-    def render(self) -> np.ndarray:  # type: ignore[override]  # rgb_array only: always a frame
+    def render(self) -> np.ndarray:  # type: ignore[override,unused-ignore]  # rgb_array only (gymnasium >= 1.2 types it so)
         from trainers.envs.crowdnav.render import render_frame
 
         return render_frame(self)
